@@ -1,0 +1,8 @@
+# atomizer_target_warnings(<target>): the project's warning set, always as errors.
+# clang additionally runs the thread-safety analysis (STYLE §2.7): g++ silently skips it.
+function(atomizer_target_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety)
+  endif()
+endfunction()
