@@ -34,6 +34,7 @@ inline void IgnoreError(const absl::Status& status, std::string_view why) {
 
 // Evaluates `rexpr` (an absl::StatusOr<T>) once; returns its status if not OK, else moves the
 // value into `lhs` (which may be a declaration: `ATOMIZER_ASSIGN_OR_RETURN(Job job, Get(id));`).
+// It expands to several statements: never use it as the body of an unbraced if/else/loop.
 #define ATOMIZER_ASSIGN_OR_RETURN(lhs, rexpr) \
   ATOMIZER_ASSIGN_OR_RETURN_IMPL(ATOMIZER_STATUS_CONCAT(atomizer_statusor_, __LINE__), lhs, rexpr)
 

@@ -1,0 +1,121 @@
+// Environment: one open LMDB environment, its named databases, and its group-commit writer.
+//
+// Thread safety: Thread-safe: all methods may be called concurrently.
+// - Read() runs on the calling thread in its own read-only transaction (MDB_NOTLS, so any
+//   thread may read and reader slots are per transaction, not per thread).
+// - Write() hands the work to the writer thread, which owns every write transaction of this
+//   process, and blocks until the work is committed or has failed.
+// - map_mu_ is held shared by every transaction of this process and exclusively while the map
+//   is resized: LMDB requires that no transaction of the process is active during
+//   mdb_env_set_mapsize.
+//
+// Group commit (LevelDB's writer queue): callers append a WriteRequest to queue_ and wait; the
+// writer takes every waiting request (at most group_commit_requests_max), runs each in its own
+// nested transaction (so a failing request is rolled back alone), commits the parent once, and
+// only then marks the requests done. A request whose work succeeded but whose commit failed
+// gets the commit's error. On MDB_MAP_FULL the writer commits what fit, grows the map (doubling,
+// up to map_bytes_max) and runs the requests that did not fit again; at the maximum they fail
+// with ResourceExhausted. Nothing acknowledged is ever rolled back.
+//
+// Invariants:
+// 1. Only the writer thread begins write transactions.
+// 2. A request is marked done exactly once, after the transaction holding its writes committed
+//    (result OK) or after its writes were discarded (result not OK).
+// 3. Once fatal_ is set (MDB_PANIC), every later Write returns it without running.
+//
+// Lifetime: created by OpenShared (the process-wide registry, keyed by device and inode of the
+// directory); destroyed when the last shared_ptr drops, which stops the writer after it has
+// answered every queued request and closes the environment.
+#ifndef ATOMIZER_PERSISTENCE_LMDB_LMDB_ENVIRONMENT_H_
+#define ATOMIZER_PERSISTENCE_LMDB_LMDB_ENVIRONMENT_H_
+
+#include <lmdb.h>
+
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "atomizer/base/mutex.h"
+#include "atomizer/persistence/lmdb_storage.h"
+#include "persistence/lmdb/lmdb_txn.h"
+
+namespace atomizer::lmdb_internal {
+
+// The work of one caller, run by the writer inside a (nested) write transaction. It may run
+// more than once (after the map grew), so it must reset its outputs each time it starts.
+using WriteWork = absl::FunctionRef<absl::Status(Txn&)>;
+using ReadWork = absl::FunctionRef<absl::Status(const Txn&)>;
+
+class Environment {
+ public:
+  // Opens `options.path`, or returns the environment this process already has open there.
+  static absl::StatusOr<std::shared_ptr<Environment>> OpenShared(
+      const LmdbStorageOptions& options);
+
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+  const LmdbStorageOptions& options() const { return options_; }
+
+  // Runs `work` in a read-only transaction on this thread.
+  absl::Status Read(ReadWork work) ABSL_LOCKS_EXCLUDED(map_mu_);
+  // Runs `work` on the writer thread; returns its status once committed (or failed).
+  absl::Status Write(WriteWork work) ABSL_LOCKS_EXCLUDED(queue_mu_);
+
+  absl::StatusOr<int> ClearStaleReaders();
+  size_t map_bytes() const ABSL_LOCKS_EXCLUDED(map_mu_);
+
+ private:
+  struct WriteRequest {
+    explicit WriteRequest(WriteWork w) : work(w) {}
+    WriteWork work;
+    absl::Status result;  // written by the writer before `done`
+    bool done = false;    // guarded by queue_mu_
+  };
+
+  explicit Environment(const LmdbStorageOptions& options);
+  absl::Status Open();
+  absl::Status OpenDatabases();
+
+  // Writer thread. Runs until stopping_ is set and the queue is empty.
+  void WriterLoop() ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // Commits `batch`; fills every request's result. Runs on the writer thread only.
+  void WriterCommitBatch(const std::vector<WriteRequest*>& batch);
+  // One attempt: runs `pending` in one transaction. Requests that hit MAP_FULL are moved to
+  // `retry`; the others get their final result. Returns whether the map should grow.
+  bool WriterAttempt(const std::vector<WriteRequest*>& pending,
+                     std::vector<WriteRequest*>* retry) ABSL_LOCKS_EXCLUDED(map_mu_);
+  // The body of WriterAttempt once the top-level transaction `txn` has begun.
+  bool WriterRunInTxn(MDB_txn* txn, const std::vector<WriteRequest*>& pending,
+                      std::vector<WriteRequest*>* retry) ABSL_SHARED_LOCKS_REQUIRED(map_mu_);
+  // Await condition of WriterLoop; evaluated by Await with queue_mu_ held.
+  bool HasWorkOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Doubles the map (up to map_bytes_max); false if already at the maximum.
+  bool WriterGrowMap() ABSL_LOCKS_EXCLUDED(map_mu_);
+  void WriterFinish(const std::vector<WriteRequest*>& batch) ABSL_LOCKS_EXCLUDED(queue_mu_);
+
+  void AdoptMapSize() ABSL_LOCKS_EXCLUDED(map_mu_);
+  void LatchIfFatal(int rc) ABSL_LOCKS_EXCLUDED(queue_mu_);
+
+  const LmdbStorageOptions options_;  // immutable after construction
+  MDB_env* env_ = nullptr;            // immutable after Open()
+  Databases databases_{};             // immutable after Open()
+
+  mutable Mutex map_mu_;
+  size_t map_bytes_ ABSL_GUARDED_BY(map_mu_) = 0;
+
+  Mutex queue_mu_;
+  std::deque<WriteRequest*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  absl::Status fatal_ ABSL_GUARDED_BY(queue_mu_);
+  std::thread writer_;  // started at the end of Open(), joined by the destructor
+};
+
+}  // namespace atomizer::lmdb_internal
+
+#endif  // ATOMIZER_PERSISTENCE_LMDB_LMDB_ENVIRONMENT_H_

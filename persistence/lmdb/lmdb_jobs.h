@@ -1,0 +1,70 @@
+// Job operations inside one LMDB write transaction: the bodies of LmdbStorage's write requests.
+// Each keeps the indexes of docs/format.md ("Named databases") and the counters in step with
+// the record, and uses job_transitions.h for every state change, as InMemoryStorage does.
+//
+// Thread-hostile: use from one thread only (the writer thread, inside its transaction). Inputs
+// were validated by the caller (LmdbStorage) before the request was queued.
+//
+// Every function returns DataLoss if a record or an index entry fails to decode or disagrees
+// with another (the transaction is then rolled back by the caller).
+#ifndef ATOMIZER_PERSISTENCE_LMDB_LMDB_JOBS_H_
+#define ATOMIZER_PERSISTENCE_LMDB_LMDB_JOBS_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "atomizer/persistence/model.h"
+#include "atomizer/persistence/storage.h"
+#include "persistence/lmdb/lmdb_txn.h"
+
+namespace atomizer::lmdb_internal {
+
+// Per-request counter changes, written once at the end of the request (Flush).
+class CounterDeltas {
+ public:
+  // Counts a transition of one job of `queue` from `from` to `to` (nullopt: absent). Completed
+  // is cumulative: it is incremented on entry and never decremented (storage.h, QueueStats).
+  void Count(const std::string& queue, std::optional<JobStatus> from, std::optional<JobStatus> to);
+  absl::Status Flush(Txn& txn);
+
+ private:
+  std::map<std::pair<std::string, JobStatus>, int64_t> deltas_;
+};
+
+struct JobSettings {
+  absl::Duration completed_retention;  // 0: delete completed records at completion
+};
+
+absl::StatusOr<std::optional<Job>> LoadJob(const Txn& txn, JobId id);
+
+// Replaces `before` (nullptr: new job) by `after` (nullptr: delete), updating the ready, lease
+// and idempotency indexes and the record. `append` puts a new record with MDB_APPEND.
+absl::Status ReplaceJob(Txn& txn, const Job* before, const Job* after, bool append = false);
+
+absl::Status InsertJobs(Txn& txn, absl::Span<const NewJob> jobs, absl::Time now,
+                        std::vector<InsertResult>* results);
+absl::Status LeaseJobs(Txn& txn, const LeaseRequest& request, LeaseResult* result);
+absl::Status SettleJobs(Txn& txn, absl::Span<const Settlement> settlements, absl::Time now,
+                        const JobSettings& settings, std::vector<SettleOutcome>* outcomes);
+absl::Status ExtendLeases(Txn& txn, std::string_view token, absl::Span<const LeaseRef> leases,
+                          absl::Time until, std::vector<SettleOutcome>* outcomes);
+absl::Status ReleaseByToken(Txn& txn, const ReleaseRequest& request, ReleaseResult* result);
+// Releases every Processing job whose token starts with "{instance}:*:" (rescued: they keep
+// their attempt). Adds to result->released_count and dead_lettered_count.
+absl::Status ReleaseByInstance(Txn& txn, std::string_view instance_id, absl::Time now,
+                               RecoveryResult* result);
+absl::Status CancelJob(Txn& txn, JobId id, absl::Time now);
+absl::Status RequeueJob(Txn& txn, JobId id, absl::Time now);
+absl::Status PurgeJobs(Txn& txn, const JobFilter& filter, size_t count_max, size_t* purged);
+absl::Status PruneJobs(Txn& txn, absl::Time completed_before, size_t count_max, size_t* pruned);
+
+}  // namespace atomizer::lmdb_internal
+
+#endif  // ATOMIZER_PERSISTENCE_LMDB_LMDB_JOBS_H_

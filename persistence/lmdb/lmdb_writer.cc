@@ -1,0 +1,180 @@
+// The group-commit writer of Environment (see lmdb_environment.h for the protocol and its
+// invariants). Everything here except Write() runs on the writer thread.
+#include <lmdb.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "atomizer/base/check.h"
+#include "persistence/lmdb/lmdb_environment.h"
+#include "persistence/lmdb/lmdb_errors.h"
+
+namespace atomizer::lmdb_internal {
+namespace {
+
+size_t PageRoundUp(size_t bytes) {
+  constexpr size_t kPageBytes = 4096;  // LMDB rounds map sizes to the OS page size itself
+  return (bytes + kPageBytes - 1) / kPageBytes * kPageBytes;
+}
+
+}  // namespace
+
+absl::Status Environment::Write(WriteWork work) {
+  WriteRequest request(work);
+  MutexLock lock(&queue_mu_);
+  if (!fatal_.ok()) return fatal_;
+  if (stopping_) return absl::FailedPreconditionError("lmdb write: the environment is closing");
+  queue_.push_back(&request);
+  // Acquire (through queue_mu_): pairs with WriterFinish's release of the same mutex, which
+  // publishes request.result.
+  queue_mu_.Await(absl::Condition(&request.done));
+  return request.result;
+}
+
+bool Environment::HasWorkOrStopping() const { return !queue_.empty() || stopping_; }
+
+void Environment::WriterLoop() {
+  std::vector<WriteRequest*> batch;
+  // Runs until the environment is destroyed: stopping_ set and every queued request answered.
+  for (;;) {
+    batch.clear();
+    {
+      MutexLock lock(&queue_mu_);
+      queue_mu_.Await(absl::Condition(this, &Environment::HasWorkOrStopping));
+      if (queue_.empty()) return;  // stopping, and nothing left to answer
+      const size_t take = std::min(queue_.size(), options_.group_commit_requests_max);
+      batch.assign(queue_.begin(), queue_.begin() + static_cast<long>(take));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(take));
+    }
+    WriterCommitBatch(batch);
+    WriterFinish(batch);
+  }
+}
+
+void Environment::WriterCommitBatch(const std::vector<WriteRequest*>& batch) {
+  std::vector<WriteRequest*> pending = batch;
+  std::vector<WriteRequest*> retry;
+  // Bounded: every pass either answers all of `pending` or doubles the map, and the map stops
+  // growing at map_bytes_max.
+  for (;;) {
+    retry.clear();
+    const bool map_full = WriterAttempt(pending, &retry);
+    if (retry.empty()) return;
+    if (!map_full || !WriterGrowMap()) {
+      const absl::Status full = absl::ResourceExhaustedError(
+          absl::StrCat("lmdb write: the map is full at map_bytes_max = ", options_.map_bytes_max,
+                       " bytes; raise map_bytes_max or delete jobs (nothing was written)"));
+      for (WriteRequest* request : retry) request->result = full;
+      return;
+    }
+    pending.swap(retry);
+  }
+}
+
+bool Environment::WriterAttempt(const std::vector<WriteRequest*>& pending,
+                                std::vector<WriteRequest*>* retry) {
+  constexpr int kAdoptAttemptsMax = 3;
+  for (int attempt = 0;; ++attempt) {
+    int rc = MDB_SUCCESS;
+    {
+      ReaderMutexLock lock(&map_mu_);
+      MDB_txn* txn = nullptr;
+      rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+      if (rc == MDB_SUCCESS) return WriterRunInTxn(txn, pending, retry);
+    }
+    if (rc == MDB_MAP_RESIZED && attempt < kAdoptAttemptsMax) {
+      AdoptMapSize();  // another process grew the map
+      continue;
+    }
+    LatchIfFatal(rc);
+    const absl::Status failed = StatusFromLmdb(rc, "txn_begin (write)");
+    for (WriteRequest* request : pending) request->result = failed;
+    return false;
+  }
+}
+
+bool Environment::WriterRunInTxn(MDB_txn* txn, const std::vector<WriteRequest*>& pending,
+                                 std::vector<WriteRequest*>* retry) {
+  // A lone request runs in the top-level transaction (no nesting cost); several run each in a
+  // child transaction, so that one failure rolls back only its own writes.
+  const bool nested = pending.size() > 1;
+  std::vector<WriteRequest*> applied;
+  applied.reserve(pending.size());
+  for (WriteRequest* request : pending) {
+    MDB_txn* target = txn;
+    absl::Status status;
+    if (nested) {
+      const int rc = mdb_txn_begin(env_, txn, 0, &target);
+      if (rc != MDB_SUCCESS) status = StatusFromLmdb(rc, "txn_begin (nested)");
+    }
+    if (status.ok()) {
+      Txn view(target, &databases_);
+      status = request->work(view);
+      if (nested && status.ok()) {
+        status = StatusFromLmdb(mdb_txn_commit(target), "txn_commit (nested)");
+      } else if (nested) {
+        mdb_txn_abort(target);
+      }
+    }
+    if (status.ok()) {
+      applied.push_back(request);
+    } else if (IsMapFull(status)) {
+      retry->push_back(request);
+    } else {
+      request->result = status;
+    }
+    if (!nested && !status.ok()) {
+      mdb_txn_abort(txn);
+      return !retry->empty();
+    }
+  }
+  const int rc = mdb_txn_commit(txn);
+  if (rc == MDB_SUCCESS) {
+    for (WriteRequest* request : applied) request->result = absl::OkStatus();
+    return !retry->empty();
+  }
+  if (rc == MDB_MAP_FULL) {  // the commit itself needed pages: nothing was written
+    retry->insert(retry->end(), applied.begin(), applied.end());
+    return true;
+  }
+  LatchIfFatal(rc);
+  const absl::Status failed = StatusFromLmdb(rc, "txn_commit");
+  for (WriteRequest* request : applied) request->result = failed;
+  return false;
+}
+
+bool Environment::WriterGrowMap() {
+  MutexLock lock(&map_mu_);  // exclusive: no transaction of this process is active
+  const size_t limit = PageRoundUp(options_.map_bytes_max);
+  if (map_bytes_ >= limit) return false;
+  const size_t next = std::min(limit, PageRoundUp(map_bytes_ * 2));
+  if (mdb_env_set_mapsize(env_, next) != MDB_SUCCESS) return false;
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  ATOMIZER_CHECK(info.me_mapsize > map_bytes_);
+  map_bytes_ = info.me_mapsize;
+  return true;
+}
+
+void Environment::WriterFinish(const std::vector<WriteRequest*>& batch) {
+  MutexLock lock(&queue_mu_);
+  // Release (through queue_mu_): publishes every result; pairs with the Await in Write().
+  for (WriteRequest* request : batch) {
+    ATOMIZER_CHECK(!request->done);  // Invariant 2: answered exactly once
+    request->done = true;
+  }
+}
+
+void Environment::LatchIfFatal(int rc) {
+  if (!IsFatalLmdbError(rc)) return;
+  MutexLock lock(&queue_mu_);
+  if (fatal_.ok()) {
+    fatal_ = absl::InternalError(absl::StrCat(
+        "lmdb: fatal environment error (", mdb_strerror(rc),
+        "); every later write fails: close every Storage of this environment and reopen it"));
+  }
+}
+
+}  // namespace atomizer::lmdb_internal
