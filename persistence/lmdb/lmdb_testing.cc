@@ -11,7 +11,7 @@
 
 namespace atomizer {
 
-absl::Status TestOnlyBreakReadyIndex(Storage& storage, JobId id) {
+absl::Status TestOnlyBreakLmdbReadyIndex(Storage& storage, JobId id) {
   auto* lmdb = dynamic_cast<lmdb_internal::LmdbStorage*>(&storage);
   if (lmdb == nullptr) return absl::InvalidArgumentError("storage: not an LMDB storage");
   return lmdb->environment().Write([id](lmdb_internal::Txn& txn) -> absl::Status {

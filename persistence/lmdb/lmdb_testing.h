@@ -10,7 +10,7 @@ namespace atomizer {
 // Deliberately breaks the ready index for job `id` of `storage` (which must come from
 // OpenLmdbStorage): drops the job's entry, or adds a bogus one if it has none, so that
 // Verify() must return DataLoss. NotFound if the job does not exist.
-absl::Status TestOnlyBreakReadyIndex(Storage& storage, JobId id);
+absl::Status TestOnlyBreakLmdbReadyIndex(Storage& storage, JobId id);
 
 }  // namespace atomizer
 

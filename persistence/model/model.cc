@@ -1,5 +1,6 @@
 #include "atomizer/persistence/model.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -106,8 +107,11 @@ std::string LeaseToken::InstancePrefix(std::string_view instance_id) {
 
 absl::Time TruncateToMicros(absl::Time t) {
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return t;
-  // absl::ToUnixMicros rounds towards negative infinity, which is the truncation we want.
-  return absl::FromUnixMicros(absl::ToUnixMicros(t));
+  // absl::ToUnixMicros rounds towards negative infinity, which is the truncation we want. It
+  // saturates beyond +-292,000 years; the storage encoding reserves INT64_MIN and INT64_MAX for
+  // the infinities, so finite times are clamped one microsecond inside them.
+  const int64_t micros = std::clamp<int64_t>(absl::ToUnixMicros(t), INT64_MIN + 1, INT64_MAX - 1);
+  return absl::FromUnixMicros(micros);
 }
 
 absl::Status ValidateQueueName(std::string_view queue) {
@@ -138,15 +142,14 @@ absl::Status ValidateInstanceId(std::string_view instance_id) {
   ATOMIZER_RETURN_IF_ERROR(
       ValidateBytes("instance_id", instance_id, kInstanceIdBytesMax, /*empty_ok=*/false));
   for (char c : instance_id) {
-    if (c < 0x21 || c > 0x7e) {
-      return absl::InvalidArgumentError(
-          "instance_id: only printable ASCII without spaces allowed");
+    // No '*': then neither the delimiter ":*:" nor a trailing ":*" (which would fuse with the
+    // delimiter appended after it) can occur, so "{id}:*:" always ends exactly at the id.
+    if (c < 0x21 || c > 0x7e || c == '*') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "instance_id: only printable ASCII without spaces and without '*' allowed (1..",
+          kInstanceIdBytesMax, " bytes; the lease-token delimiter is \"",
+          AsAbsl(kLeaseTokenDelimiter), "\")"));
     }
-  }
-  if (instance_id.find(kLeaseTokenDelimiter) != std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("instance_id: must not contain the lease-token delimiter \"",
-                     AsAbsl(kLeaseTokenDelimiter), "\""));
   }
   return absl::OkStatus();
 }

@@ -136,21 +136,28 @@ absl::Duration RetryPolicy::Backoff(uint32_t attempt, absl::BitGenRef bitgen) co
 }
 
 absl::StatusOr<RetryPolicy> RetryPolicy::FromFields(const Fields& fields) {
+  absl::StatusOr<RetryPolicy> policy = FromFieldsOfKind(fields);
+  if (!policy.ok()) return policy;
+  // A field that the kind does not use must hold its default, or ToFields() would not give
+  // `fields` back (the codec's round trip must be the identity).
+  const Fields canonical = policy->ToFields();
+  if (canonical.max_attempts != fields.max_attempts || canonical.delay != fields.delay ||
+      canonical.exponent != fields.exponent || canonical.interval_max != fields.interval_max ||
+      canonical.jitter != fields.jitter || canonical.intervals != fields.intervals) {
+    return absl::InvalidArgumentError(
+        "retry: a field that this kind does not use is set, or max_attempts disagrees");
+  }
+  return policy;
+}
+
+absl::StatusOr<RetryPolicy> RetryPolicy::FromFieldsOfKind(const Fields& fields) {
   switch (fields.kind) {
     case RetryKind::kNone:
-      if (fields.max_attempts != 1) {
-        return absl::InvalidArgumentError("retry.max_attempts: must be 1 for kind None");
-      }
       return None();
     case RetryKind::kFixed:
       return Fixed(fields.delay, fields.max_attempts, fields.jitter);
-    case RetryKind::kIntervals: {
-      absl::StatusOr<RetryPolicy> policy = Intervals(fields.intervals);
-      if (policy.ok() && policy->max_attempts() != fields.max_attempts) {
-        return absl::InvalidArgumentError("retry.max_attempts: must be intervals + 1");
-      }
-      return policy;
-    }
+    case RetryKind::kIntervals:
+      return Intervals(fields.intervals);
     case RetryKind::kExponential:
       return Exponential({.initial = fields.delay,
                           .max_attempts = fields.max_attempts,

@@ -32,7 +32,7 @@ inline constexpr size_t kTypeNameBytesMax = 255;         // 1..255 bytes, no NUL
 inline constexpr size_t kIdempotencyKeyBytesMax = 255;   // 0..255 bytes (empty: none), no NUL
 // 1..200 bytes, no NUL: an occurrence's idempotency key "{key}:*:{unix ms}" must fit in 255.
 inline constexpr size_t kScheduleKeyBytesMax = 200;
-inline constexpr size_t kInstanceIdBytesMax = 128;       // 1..128 bytes, no NUL, never ":*:"
+inline constexpr size_t kInstanceIdBytesMax = 128;  // 1..128 printable ASCII bytes, no ' ' or '*'
 inline constexpr size_t kPayloadBytesMaxDefault = 1 << 20;  // configurable per store
 inline constexpr size_t kPayloadBytesMaxLimit = 64 << 20;   // the largest configurable maximum
 inline constexpr size_t kResultBytesMax = 64 << 10;

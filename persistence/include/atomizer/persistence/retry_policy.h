@@ -83,7 +83,8 @@ class RetryPolicy {
   absl::Duration Backoff(uint32_t attempt, absl::BitGenRef bitgen) const;
 
   // Rebuilds a policy from its persisted fields, validating them as the factories do. Used by the
-  // codec; returns InvalidArgument for an impossible combination.
+  // codec; returns InvalidArgument for an impossible combination, including a field that the
+  // kind does not use holding anything but its default (so ToFields() is FromFields' inverse).
   struct Fields {
     RetryKind kind = RetryKind::kNone;
     uint32_t max_attempts = 1;
@@ -100,6 +101,8 @@ class RetryPolicy {
 
  private:
   RetryPolicy() = default;
+  // FromFields without the check that unused fields hold their defaults.
+  static absl::StatusOr<RetryPolicy> FromFieldsOfKind(const Fields& fields);
 
   RetryKind kind_ = RetryKind::kNone;
   uint32_t max_attempts_ = 1;
