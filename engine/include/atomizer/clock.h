@@ -1,6 +1,6 @@
 // atomizer::Clock: every read of the time and every timed sleep in the engine goes through a
 // Clock, so that tests drive time with a FakeClock instead of sleeping (STYLE §2.8).
-// absl::Now() and std::chrono clocks are used only in clock.cc.
+// Only clock.cc reads the real clock (tools/check-layering enforces it).
 //
 // Thread-safe: all methods may be called concurrently.
 // Ownership: SystemClock() returns a process-lifetime singleton, never deleted.
