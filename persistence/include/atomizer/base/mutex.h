@@ -56,16 +56,19 @@ class ABSL_LOCKABLE Mutex {
 
   // Blocks until `condition` holds. REQUIRES: held exclusively.
   void Await(const absl::Condition& condition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
+    AnnotatedCondition annotated{this, &condition};
     Releasing();
-    mu_.Await(condition);
+    mu_.Await(absl::Condition(&annotated, &AnnotatedCondition::Eval));
     Acquired();
   }
 
   // As Await, but gives up after `timeout`; returns whether `condition` holds.
   bool AwaitWithTimeout(const absl::Condition& condition, absl::Duration timeout)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
+    AnnotatedCondition annotated{this, &condition};
     Releasing();
-    const bool holds = mu_.AwaitWithTimeout(condition, timeout);
+    const bool holds =
+        mu_.AwaitWithTimeout(absl::Condition(&annotated, &AnnotatedCondition::Eval), timeout);
     Acquired();
     return holds;
   }
@@ -73,6 +76,18 @@ class ABSL_LOCKABLE Mutex {
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK() { mu_.AssertHeld(); }
 
  private:
+  // Abseil evaluates an Await condition with the lock held but inside its own (uninstrumented)
+  // code, possibly right after another thread's unlock: announce the acquire first, so TSan
+  // orders the condition's reads after that thread's writes.
+  struct AnnotatedCondition {
+    Mutex* mutex;
+    const absl::Condition* condition;
+    bool Eval() const {
+      mutex->Acquired();
+      return condition->Eval();
+    }
+  };
+
   void Acquired() {
 #ifdef ATOMIZER_TSAN_ENABLED
     __tsan_acquire(this);

@@ -50,7 +50,7 @@ struct LeaseRequest {
   absl::Time now;
   size_t count_max = 1;       // 1..kLeaseJobsMax
   std::string token;          // ValidateLeaseToken; its queue part must equal `queue`
-  absl::Duration visibility;  // > 0: the lease lasts until now + visibility
+  absl::Duration visibility;  // (0, 366 days]: the lease lasts until now + visibility
 };
 
 struct LeaseResult {
@@ -72,11 +72,11 @@ enum class SettleKind : uint8_t {
 };
 
 struct Settlement {
-  JobId id = 0;
+  JobId id = 0;        // > 0
   std::string token;   // the lease token the job was leased under
   uint32_t epoch = 0;  // the lease epoch it was leased with
   SettleKind kind = SettleKind::kComplete;
-  absl::Time visible_at;            // kRetry and kSnooze only
+  absl::Time visible_at;            // kRetry and kSnooze only; finite
   std::optional<JobError> error;    // kRetry and kFail: required
   std::string result;               // kComplete only, <= kResultBytesMax
 };
@@ -109,8 +109,9 @@ struct ReleaseResult {
 struct RecoveryResult {
   std::string instance_id;
   bool recovered = false;          // false: the row was gone or fresh; nothing changed
-  size_t released_count = 0;       // Processing jobs of that instance, in every queue, released
-  size_t dead_lettered_count = 0;  // released jobs whose last attempt was lost: now Failed
+  size_t released_count = 0;       // jobs of that instance, in every queue, back to Pending
+  // Jobs of that instance whose last attempt was lost: now Failed (not in released_count).
+  size_t dead_lettered_count = 0;
 };
 
 // ---- Schedules ------------------------------------------------------------------------------
@@ -199,13 +200,15 @@ class Storage {
       absl::Span<const Settlement> settlements, absl::Time now) = 0;
 
   // Moves the lease expiry of each (id, epoch) held under `token` to `until` (if later than the
-  // current expiry; never shortens). kLeaseLost for a lease that is no longer held.
+  // current expiry; never shortens; updated_at is not touched). kLeaseLost for a lease that is
+  // no longer held. InvalidArgument for 0 or more than kBatchJobsMax leases.
   virtual absl::StatusOr<std::vector<SettleOutcome>> Extend(std::string_view token,
                                                             absl::Span<const LeaseRef> leases,
                                                             absl::Time until) = 0;
 
   // Releases every Processing job leased under exactly `request.token` back to Pending (token
-  // and visible_at cleared), O(jobs of that token). See ReleaseRequest for attempts.
+  // and visible_at cleared), O(jobs of that token). See ReleaseRequest for attempts
+  // (request.started holds at most kBatchJobsMax ids).
   virtual absl::StatusOr<ReleaseResult> ReleaseLeased(const ReleaseRequest& request) = 0;
 
   // Inserts or refreshes the row of heartbeat.instance_id.
@@ -240,8 +243,9 @@ class Storage {
   virtual absl::Status RemoveSchedule(std::string_view key) = 0;
   // In ONE write transaction: claims up to kSchedulesPerRunMax enabled schedules with
   // next_run_at <= horizon (oldest next_run_at first), asks `planner` for each, inserts the
-  // planned occurrences as jobs (idempotently) and stores next_run_at and last_occurrence_at.
-  // Exactly once across processes: a schedule's occurrence is never inserted twice.
+  // planned occurrences as jobs (idempotently) and stores next_run_at, last_occurrence_at and
+  // updated_at = now. Exactly once across processes: an occurrence is never inserted twice.
+  // The planner runs inside the store's transaction (or lock): it must not call the store.
   virtual absl::StatusOr<RunSchedulesResult> RunDueSchedules(absl::Time now, absl::Time horizon,
                                                              const SchedulePlanner& planner) = 0;
 
@@ -255,7 +259,8 @@ class Storage {
   // Pending or Processing -> Cancelled (token cleared, so a running handler's settle is
   // lease-lost). NotFound if absent; FailedPrecondition if already terminal.
   virtual absl::Status Cancel(JobId id, absl::Time now) = 0;
-  // Failed or Cancelled -> Pending, attempts reset to 0, visible_at cleared, due now.
+  // Failed or Cancelled -> Pending, attempts reset to 0, visible_at cleared, errors kept; due
+  // again at its scheduled_at (at once, unless that is still in the future).
   // NotFound if absent; FailedPrecondition otherwise.
   virtual absl::Status Requeue(JobId id, absl::Time now) = 0;
   // Deletes up to count_max terminal jobs matching `filter` (status, if given, must be terminal:
