@@ -447,10 +447,15 @@ TEST(CodecJobValidation, RetryPolicy) {
   EXPECT_TRUE(DecodeRawJob(raw).ok());
   raw = RawJob{};
   raw.retry_kind = 3;  // Intervals: max_attempts must be intervals + 1
+  raw.retry_delay = RawDuration{0, 0};  // fields Intervals does not use hold their defaults
+  raw.retry_jitter = 0;
   raw.retry_intervals = {RawDuration{1, 0}, RawDuration{2, 0}, RawDuration{3, 0}};
-  ExpectDataLoss(DecodeRawJob(raw), "intervals + 1");
+  ExpectDataLoss(DecodeRawJob(raw), "max_attempts disagrees");
   raw.retry_max_attempts = 4;
   EXPECT_TRUE(DecodeRawJob(raw).ok());
+  raw.retry_jitter = 1;  // a field Intervals does not use: the round trip would drop it
+  ExpectDataLoss(DecodeRawJob(raw), "does not use");
+  raw.retry_jitter = 0;
   raw.retry_intervals.assign(RetryPolicy::kIntervalsMax + 1, RawDuration{});
   ExpectDataLoss(DecodeRawJob(raw), "field 'retry.intervals': count 101 exceeds the limit 100");
 }
