@@ -77,14 +77,17 @@ class ABSL_LOCKABLE Mutex {
 
  private:
   // Abseil evaluates an Await condition with the lock held but inside its own (uninstrumented)
-  // code, possibly right after another thread's unlock: announce the acquire first, so TSan
-  // orders the condition's reads after that thread's writes.
+  // code, between an internal lock and an internal unlock that TSan cannot see. Bracket the
+  // evaluation with acquire (orders its reads after the last unlocker's writes) and release
+  // (orders them before the next locker's writes).
   struct AnnotatedCondition {
     Mutex* mutex;
     const absl::Condition* condition;
     bool Eval() const {
       mutex->Acquired();
-      return condition->Eval();
+      const bool holds = condition->Eval();
+      mutex->Releasing();
+      return holds;
     }
   };
 
