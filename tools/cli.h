@@ -28,6 +28,9 @@ int RunExample(const Arguments& arguments);
 int RunVerify(const Arguments& arguments);
 int RunStats(const Arguments& arguments);
 int RunList(const Arguments& arguments);
+int RunDemo(const Arguments& arguments);
+int RunDemoWorker(const Arguments& arguments);
+int RunDemoProducer(const Arguments& arguments);
 
 }  // namespace atomizer::cli
 

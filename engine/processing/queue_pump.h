@@ -1,0 +1,159 @@
+// QueuePump: one per configured queue per process. A pump thread leases batches into a bounded
+// hot queue (ReadyQueue) whenever free capacity allows (G-20), and `parallelism` worker threads
+// run the handlers and settle each job under its lease's token and epoch.
+//
+// Thread ownership:
+// - the pump thread (PumpLoop) is the only caller of Storage::Lease and Storage::Extend for
+//   this pump's token, and the only producer of ready_;
+// - worker threads (WorkerLoop) pop ready_, run handlers and queue their settlement;
+// - the settler thread (SettlerLoop) takes every queued settlement into one Storage::Settle,
+//   so a slow durable commit never holds a worker and one fsync serves many jobs;
+// - any thread may call Wake(), Cancel(id) and the read-only accessors;
+// - the Engine's stopping thread calls the Shutdown* steps, in order, once.
+//
+// Invariants (checked where they are maintained):
+// 1. Every job in ready_ or running on a worker has an entry in leases_ (the in-memory
+//    lease-token index), keyed by id, holding the epoch it was leased with.
+// 2. buffered_count_ + running_count_ + settling_.size() == leases_.size().
+// 3. An entry leaves leases_ only after its job was settled, released, or found lease-lost.
+//
+// Thread-safe: all methods may be called concurrently (see the ownership notes above).
+#ifndef ATOMIZER_ENGINE_PROCESSING_QUEUE_PUMP_H_
+#define ATOMIZER_ENGINE_PROCESSING_QUEUE_PUMP_H_
+
+#include <atomic>
+#include <memory>
+#include <semaphore>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "atomizer/base/mutex.h"
+#include "atomizer/clock.h"
+#include "atomizer/handler.h"
+#include "atomizer/options.h"
+#include "atomizer/persistence/storage.h"
+#include "atomizer/stats.h"
+#include "engine/internal/doorbell.h"
+#include "engine/internal/latency_histogram.h"
+#include "engine/internal/logger.h"
+#include "engine/queue/ready_queue.h"
+
+namespace atomizer::engine_internal {
+
+// Handlers by type name. Written only before Start; read-only (and so unlocked) afterwards.
+using HandlerRegistry = absl::flat_hash_map<std::string, Handler>;
+
+struct PumpEnvironment {
+  Storage* storage;                 // not owned
+  Clock* clock;                     // not owned
+  Doorbell* doorbell;               // not owned
+  const Logger* logger;             // not owned
+  const HandlerRegistry* handlers;  // not owned; frozen before Start
+  std::string instance_id;
+};
+
+class QueuePump {
+ public:
+  QueuePump(const QueueOptions& options, const PumpEnvironment& environment, std::string token);
+  ~QueuePump();  // REQUIRES: the Shutdown steps ran (or Start never did)
+  QueuePump(const QueuePump&) = delete;
+  QueuePump& operator=(const QueuePump&) = delete;
+
+  void Start();
+  // A local enqueue into this queue: wake the pump if it is waiting for work.
+  void Wake();
+  // The job was cancelled through this process's Client: flag it if it runs here.
+  void Cancel(JobId id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Shutdown, step 1+2: stop leasing, join the pump thread, release buffered jobs at once.
+  void ShutdownStopLeasing() ABSL_LOCKS_EXCLUDED(mu_);
+  // Step 3: waits until no handler runs or `deadline` (clock time) passes; true if none runs.
+  bool ShutdownAwaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  // Step 4: flags every running job cancelled.
+  void ShutdownCancelRunning() ABSL_LOCKS_EXCLUDED(mu_);
+  // Step 5: stops the workers and releases every job still leased by exact token, then joins
+  // the workers, waiting until `deadline` (clock time) for those still in a handler. Returns
+  // whether every worker was joined (the destructor joins the others).
+  bool ShutdownRelease(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::string& queue() const { return options_.name; }
+  const std::string& token() const { return token_; }
+  void FillStats(QueueRuntimeStats* stats) const;
+
+ private:
+  struct LeasedJob {
+    Job job;
+    absl::Time leased_at;
+  };
+  struct LeaseEntry {
+    uint32_t epoch = 0;
+    bool started = false;
+    std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+  };
+  class Context;
+
+  void PumpLoop();
+  // Leases up to `count_max` jobs into ready_; returns how many, or the storage error.
+  absl::StatusOr<size_t> PumpLeaseBatch(size_t count_max) ABSL_LOCKS_EXCLUDED(mu_);
+  void PumpExtendLeases(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  size_t PumpFreeCapacity() const ABSL_LOCKS_EXCLUDED(mu_);
+  void PumpWaitForCapacity(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+
+  void WorkerLoop();
+  void WorkerRun(LeasedJob leased) ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues the settlement for the settler (blocks while kSettlingMax are queued).
+  void WorkerSettle(const Job& job, Settlement settlement) ABSL_LOCKS_EXCLUDED(mu_);
+  void SettlerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void SettlerApply(std::vector<Settlement> batch) ABSL_LOCKS_EXCLUDED(mu_);
+  bool SettlingOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;  // Await condition
+  bool SettleRoom() const ABSL_NO_THREAD_SAFETY_ANALYSIS;          // Await condition
+  bool WorkerPop(LeasedJob* leased);
+
+  // Releases the buffered jobs it pops (not started: they get their attempt back).
+  void ReleaseBuffered() ABSL_LOCKS_EXCLUDED(mu_);
+  bool CapacityFreedOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;  // Await condition
+  bool NoneRunning() const ABSL_NO_THREAD_SAFETY_ANALYSIS;              // Await condition
+
+  const QueueOptions options_;       // immutable
+  const PumpEnvironment environment_;  // immutable
+  const std::string token_;          // immutable: "{instance}:*:{queue}:*:{32 hex}"
+  const size_t capacity_;            // buffer_jobs_max + parallelism; immutable
+
+  ReadyQueue<LeasedJob> ready_;
+  // One permit per job pushed into ready_ (plus `parallelism` at shutdown to wake workers).
+  std::counting_semaphore<> ready_permits_{0};
+
+  mutable Mutex mu_;
+  absl::flat_hash_map<JobId, LeaseEntry> leases_ ABSL_GUARDED_BY(mu_);
+  size_t buffered_count_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t running_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Settlements queued by workers for the settler; at most kSettlingMax.
+  std::vector<Settlement> settling_ ABSL_GUARDED_BY(mu_);
+  size_t settle_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // taken by the settler, not yet applied
+  bool stop_settler_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_leasing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_extension_ ABSL_GUARDED_BY(mu_);
+
+  // Set once by ShutdownRelease; read by workers (relaxed: the permits they then acquire
+  // order it; see ShutdownRelease).
+  std::atomic<bool> stop_workers_{false};
+
+  // Statistics: relaxed counters, read racily by FillStats (stale values are fine).
+  std::atomic<uint64_t> completed_count_{0};
+  std::atomic<uint64_t> lease_lost_count_{0};
+  LatencyHistogram enqueue_to_start_;
+  LatencyHistogram run_time_;
+
+  std::thread pump_thread_;
+  std::thread settler_thread_;
+  std::vector<std::thread> workers_;
+  std::vector<std::shared_ptr<std::atomic<bool>>> worker_done_;  // set when a worker returns
+};
+
+}  // namespace atomizer::engine_internal
+
+#endif  // ATOMIZER_ENGINE_PROCESSING_QUEUE_PUMP_H_
