@@ -69,18 +69,7 @@
 #include "absl/status/status.h"
 #include "atomizer/base/check.h"
 
-// Same detection as atomizer/base/mutex.h (identical definitions, so both may be included).
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define ATOMIZER_TSAN_ENABLED 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define ATOMIZER_TSAN_ENABLED 1
-#endif
-#ifdef ATOMIZER_TSAN_ENABLED
-#include <sanitizer/tsan_interface.h>
-#endif
+#include "atomizer/base/sanitizers.h"
 
 namespace atomizer::engine_internal {
 

@@ -13,6 +13,7 @@
 #include "atomizer/base/check.h"
 #include "atomizer/base/mutex.h"
 #include "atomizer/base/status_macros.h"
+#include "atomizer/persistence/job_transitions.h"
 #include "atomizer/persistence/model.h"
 #include "atomizer/persistence/storage.h"
 #include "codec/codec.h"
@@ -21,73 +22,21 @@
 namespace atomizer::memory_internal {
 namespace {
 
-std::optional<absl::Time> TruncateOptional(std::optional<absl::Time> t) {
-  if (!t.has_value()) return std::nullopt;
-  return TruncateToMicros(*t);
-}
-
-bool HasDueEntry(const Schedule& schedule) {
-  return schedule.enabled && schedule.next_run_at != absl::InfiniteFuture() &&
-         schedule.next_run_at != absl::InfinitePast();
-}
-
-// Whether the definitions agree: everything but the runtime state and the row times (G-6).
-bool SameDefinition(const Schedule& a, const Schedule& b) {
-  Schedule a_definition = a;
-  Schedule b_definition = b;
-  for (Schedule* s : {&a_definition, &b_definition}) {
-    s->next_run_at = absl::InfiniteFuture();
-    s->last_occurrence_at.reset();
-    s->created_at = absl::UnixEpoch();
-    s->updated_at = absl::UnixEpoch();
-  }
-  return a_definition == b_definition;
-}
-
-absl::Status InvalidPlan(const Schedule& schedule, std::string_view why) {
-  return absl::InternalError(
-      absl::StrFormat("schedule '%s': the planner returned an invalid plan: %s", schedule.key, why));
-}
-
-// Checks `plan` and turns its occurrences into the jobs to insert. An invalid plan is a bug in
-// the planner, reported as InternalError for this schedule only.
+// Checks `plan` (transitions::ValidatePlan) and turns its occurrences into the jobs to insert.
+// An invalid plan is a bug in the planner, reported as InternalError for this schedule only.
 absl::StatusOr<std::vector<NewJob>> PlanJobs(const Schedule& schedule, const SchedulePlan& plan,
                                              size_t payload_bytes_max) {
-  if (plan.occurrences.size() > kOccurrencesPerPlanMax) {
-    return InvalidPlan(schedule, absl::StrFormat("%d occurrences exceed the limit of %d",
-                                                 plan.occurrences.size(), kOccurrencesPerPlanMax));
-  }
-  if (plan.next_run_at == absl::InfinitePast()) {
-    return InvalidPlan(schedule, "next_run_at is InfinitePast");
-  }
+  if (absl::Status valid = transitions::ValidatePlan(schedule, plan); !valid.ok()) return valid;
   std::vector<NewJob> jobs;
   jobs.reserve(plan.occurrences.size());
   for (size_t i = 0; i < plan.occurrences.size(); ++i) {
-    const absl::Time occurrence = plan.occurrences[i];
-    if (occurrence == absl::InfinitePast() || occurrence == absl::InfiniteFuture()) {
-      return InvalidPlan(schedule, absl::StrFormat("occurrences[%d] is not finite", i));
-    }
-    if (i > 0 && occurrence <= plan.occurrences[i - 1]) {
-      return InvalidPlan(schedule,
-                         absl::StrFormat("occurrences[%d] is not after occurrences[%d]", i, i - 1));
-    }
-    NewJob job;
-    job.queue = schedule.queue;
-    job.type = schedule.type;
-    job.payload = schedule.payload;
-    job.priority = schedule.priority;
-    job.retry = schedule.retry;
-    job.scheduled_at = occurrence;
-    job.idempotency_key = codec::OccurrenceIdempotencyKey(schedule.key, occurrence);
-    job.schedule_key = schedule.key;
+    NewJob job = transitions::OccurrenceJob(schedule, plan.occurrences[i]);
     if (absl::Status valid = ValidateNewJob(job, payload_bytes_max); !valid.ok()) {
-      return InvalidPlan(schedule, absl::StrFormat("occurrences[%d] makes an invalid job: %s", i,
-                                                   valid.message()));
+      return absl::InternalError(absl::StrFormat(
+          "schedule '%s': occurrences[%d] makes an invalid job: %s", schedule.key, i,
+          valid.message()));
     }
     jobs.push_back(std::move(job));
-  }
-  if (!plan.occurrences.empty() && plan.next_run_at <= plan.occurrences.back()) {
-    return InvalidPlan(schedule, "next_run_at is not after the last occurrence");
   }
   return jobs;
 }
@@ -96,22 +45,11 @@ absl::StatusOr<std::vector<NewJob>> PlanJobs(const Schedule& schedule, const Sch
 
 absl::Status InMemoryStorage::UpsertSchedule(const Schedule& schedule, absl::Time now) {
   ATOMIZER_RETURN_IF_ERROR(ValidateSchedule(schedule, options_.payload_bytes_max));
-  const absl::Time now_micros = TruncateToMicros(now);
-  Schedule row = schedule;
-  row.next_run_at = TruncateToMicros(row.next_run_at);
-  row.last_occurrence_at = TruncateOptional(row.last_occurrence_at);
-  row.created_at = now_micros;
-  row.updated_at = now_micros;
   MutexLock lock(&mu_);
-  const auto it = schedules_.find(row.key);
-  if (it != schedules_.end()) {
-    const Schedule& stored = it->second;
-    // An unchanged definition keeps its runtime state; a changed one takes the new next_run_at.
-    // last_occurrence_at is kept either way, so already produced occurrences stay known.
-    if (SameDefinition(stored, row)) row.next_run_at = stored.next_run_at;
-    row.last_occurrence_at = stored.last_occurrence_at;
-    row.created_at = stored.created_at;
-  }
+  const auto it = schedules_.find(schedule.key);
+  // An unchanged definition keeps its runtime state (G-6); see MergeUpsertedSchedule.
+  Schedule row = transitions::MergeUpsertedSchedule(
+      it != schedules_.end() ? &it->second : nullptr, schedule, now);
   ScheduleStoreLocked(std::move(row));
   return absl::OkStatus();
 }
@@ -173,7 +111,7 @@ absl::StatusOr<size_t> InMemoryStorage::RunScheduleLocked(const std::string& key
   ATOMIZER_CHECK(it != schedules_.end());
   // A copy: the planner never sees (nor keeps) a reference into the store.
   Schedule schedule = it->second;
-  ATOMIZER_DCHECK(HasDueEntry(schedule));
+  ATOMIZER_DCHECK(transitions::IsSchedulable(schedule));
   absl::StatusOr<SchedulePlan> plan = planner.Plan(schedule, window.now, window.horizon);
   if (!plan.ok()) return std::move(plan).status();
   // Every job is built and validated before the first insert, so an invalid plan changes
@@ -195,7 +133,7 @@ absl::StatusOr<size_t> InMemoryStorage::RunScheduleLocked(const std::string& key
 
 void InMemoryStorage::ScheduleStoreLocked(Schedule schedule) {
   ScheduleEraseLocked(schedule.key);
-  if (HasDueEntry(schedule)) {
+  if (transitions::IsSchedulable(schedule)) {
     const bool inserted = schedules_due_.emplace(schedule.next_run_at, schedule.key).second;
     ATOMIZER_CHECK(inserted);
   }
@@ -207,7 +145,7 @@ void InMemoryStorage::ScheduleStoreLocked(Schedule schedule) {
 void InMemoryStorage::ScheduleEraseLocked(const std::string& key) {
   const auto it = schedules_.find(key);
   if (it == schedules_.end()) return;
-  if (HasDueEntry(it->second)) {
+  if (transitions::IsSchedulable(it->second)) {
     const size_t erased = schedules_due_.erase(std::make_pair(it->second.next_run_at, key));
     ATOMIZER_DCHECK(erased == 1);
   }
@@ -221,7 +159,7 @@ absl::Status InMemoryStorage::VerifySchedulesLocked() const {
       return absl::DataLossError(absl::StrFormat(
           "memory verify: schedule stored under '%s' has key '%s'", key, schedule.key));
     }
-    if (HasDueEntry(schedule)) expected.emplace(schedule.next_run_at, key);
+    if (transitions::IsSchedulable(schedule)) expected.emplace(schedule.next_run_at, key);
   }
   if (expected != schedules_due_) {
     for (const auto& entry : expected) {

@@ -171,6 +171,26 @@ absl::Status ValidatePayload(std::string_view payload, size_t payload_bytes_max)
 }
 
 absl::Status ValidateLeaseToken(std::string_view token) {
+  // The hot path (every lease, settlement and lease-key encode): find the two delimiters and
+  // check the parts in place, without allocating. Anything wrong takes Parse's path, which
+  // builds the precise message.
+  constexpr size_t kDelimiterBytes = kLeaseTokenDelimiter.size();
+  const size_t first = token.find(kLeaseTokenDelimiter);
+  const size_t second = first == std::string_view::npos
+                            ? std::string_view::npos
+                            : token.find(kLeaseTokenDelimiter, first + kDelimiterBytes);
+  bool valid = second != std::string_view::npos &&
+               token.find(kLeaseTokenDelimiter, second + kDelimiterBytes) == std::string_view::npos;
+  if (valid) {
+    const std::string_view lease_id = token.substr(second + kDelimiterBytes);
+    valid = ValidateInstanceId(token.substr(0, first)).ok() &&
+            ValidateQueueName(token.substr(first + kDelimiterBytes,
+                                           second - first - kDelimiterBytes))
+                .ok() &&
+            lease_id.size() == kLeaseIdHexDigits &&
+            std::all_of(lease_id.begin(), lease_id.end(), IsLowerHex);
+  }
+  if (valid) return absl::OkStatus();
   return LeaseToken::Parse(token).status();
 }
 

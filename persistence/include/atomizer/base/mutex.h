@@ -16,18 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define ATOMIZER_TSAN_ENABLED 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define ATOMIZER_TSAN_ENABLED 1
-#endif
-
-#ifdef ATOMIZER_TSAN_ENABLED
-#include <sanitizer/tsan_interface.h>
-#endif
+#include "atomizer/base/sanitizers.h"
 
 namespace atomizer {
 
