@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -396,16 +397,27 @@ void EncodeJob(const Job& job, std::string* out) {
   FinishRecord(out);
 }
 
-absl::StatusOr<Job> DecodeJob(std::string_view bytes) {
+// Opens a framed record of `kind` (magic, CRC, version), reads its body with `read_body`, and
+// re-validates the value with `verify` (STYLE §2.6: the pair of the encoder's check). Every
+// failure is DataLoss naming the record; `describe` names it once its body is known.
+template <typename T, typename ReadBody, typename Verify>
+absl::StatusOr<T> DecodeRecord(
+    std::string_view kind, uint8_t magic, std::string_view bytes, ReadBody read_body,
+    Verify verify, const std::function<std::string(const T&)>& describe = nullptr) {
   std::string_view body;
-  ATOMIZER_RETURN_IF_ERROR(OpenRecord("job", kJobMagic, bytes, &body));
-  Reader reader("job", body);
-  Job job;
-  ATOMIZER_RETURN_IF_ERROR(ReadJobBody(reader, &job));
-  if (absl::Status status = VerifyJob(job); !status.ok()) {
-    return VerifyFailure(absl::StrCat("job ", job.id), status);
+  ATOMIZER_RETURN_IF_ERROR(OpenRecord(kind, magic, bytes, &body));
+  Reader reader(kind, body);
+  T value;
+  ATOMIZER_RETURN_IF_ERROR(read_body(reader, &value));
+  if (absl::Status status = verify(value); !status.ok()) {
+    return VerifyFailure(describe ? describe(value) : std::string(kind), status);
   }
-  return job;
+  return value;
+}
+
+absl::StatusOr<Job> DecodeJob(std::string_view bytes) {
+  return DecodeRecord<Job>("job", kJobMagic, bytes, ReadJobBody, VerifyJob,
+                           [](const Job& job) { return absl::StrCat("job ", job.id); });
 }
 
 void EncodeSchedule(const Schedule& schedule, std::string* out) {
@@ -434,15 +446,8 @@ void EncodeSchedule(const Schedule& schedule, std::string* out) {
 }
 
 absl::StatusOr<Schedule> DecodeSchedule(std::string_view bytes) {
-  std::string_view body;
-  ATOMIZER_RETURN_IF_ERROR(OpenRecord("schedule", kScheduleMagic, bytes, &body));
-  Reader reader("schedule", body);
-  Schedule schedule;
-  ATOMIZER_RETURN_IF_ERROR(ReadScheduleBody(reader, &schedule));
-  if (absl::Status status = VerifySchedule(schedule); !status.ok()) {
-    return VerifyFailure("schedule", status);
-  }
-  return schedule;
+  return DecodeRecord<Schedule>("schedule", kScheduleMagic, bytes, ReadScheduleBody,
+                                VerifySchedule);
 }
 
 void EncodeHeartbeat(const ServerHeartbeat& heartbeat, std::string* out) {
@@ -458,15 +463,8 @@ void EncodeHeartbeat(const ServerHeartbeat& heartbeat, std::string* out) {
 }
 
 absl::StatusOr<ServerHeartbeat> DecodeHeartbeat(std::string_view bytes) {
-  std::string_view body;
-  ATOMIZER_RETURN_IF_ERROR(OpenRecord("heartbeat", kHeartbeatMagic, bytes, &body));
-  Reader reader("heartbeat", body);
-  ServerHeartbeat heartbeat;
-  ATOMIZER_RETURN_IF_ERROR(ReadHeartbeatBody(reader, &heartbeat));
-  if (absl::Status status = VerifyHeartbeat(heartbeat); !status.ok()) {
-    return VerifyFailure("heartbeat", status);
-  }
-  return heartbeat;
+  return DecodeRecord<ServerHeartbeat>("heartbeat", kHeartbeatMagic, bytes, ReadHeartbeatBody,
+                                       VerifyHeartbeat);
 }
 
 void EncodeMeta(const Meta& meta, std::string* out) {
@@ -478,15 +476,12 @@ void EncodeMeta(const Meta& meta, std::string* out) {
 }
 
 absl::StatusOr<Meta> DecodeMeta(std::string_view bytes) {
-  std::string_view body;
-  ATOMIZER_RETURN_IF_ERROR(OpenRecord("meta", kMetaMagic, bytes, &body));
-  Reader reader("meta", body);
-  Meta meta;
-  ATOMIZER_RETURN_IF_ERROR(reader.U32("schema_version", &meta.schema_version));
-  ATOMIZER_RETURN_IF_ERROR(reader.U64("last_job_id", &meta.last_job_id));
-  ATOMIZER_RETURN_IF_ERROR(reader.Finish());
-  if (absl::Status status = VerifyMeta(meta); !status.ok()) return VerifyFailure("meta", status);
-  return meta;
+  const auto read_body = [](Reader& reader, Meta* meta) -> absl::Status {
+    ATOMIZER_RETURN_IF_ERROR(reader.U32("schema_version", &meta->schema_version));
+    ATOMIZER_RETURN_IF_ERROR(reader.U64("last_job_id", &meta->last_job_id));
+    return reader.Finish();
+  };
+  return DecodeRecord<Meta>("meta", kMetaMagic, bytes, read_body, VerifyMeta);
 }
 
 }  // namespace atomizer::codec
