@@ -286,11 +286,10 @@ void QueuePump::WorkerRun(LeasedJob leased) {
   thread_local std::mt19937_64 jitter(std::random_device{}());
   Settlement settlement = DecideSettlement(
       job, result, {.now = finished_at, .instance_id = environment_.instance_id}, jitter);
-  WorkerSettle(job, std::move(settlement));
+  WorkerSettle(std::move(settlement));
 }
 
-void QueuePump::WorkerSettle(const Job& job, Settlement settlement) {
-  (void)job;
+void QueuePump::WorkerSettle(Settlement settlement) {
   MutexLock lock(&mu_);
   mu_.Await(absl::Condition(this, &QueuePump::SettleRoom));
   settling_.push_back(std::move(settlement));

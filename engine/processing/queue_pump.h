@@ -106,7 +106,7 @@ class QueuePump {
   void WorkerLoop();
   void WorkerRun(LeasedJob leased) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues the settlement for the settler (blocks while kSettlingMax are queued).
-  void WorkerSettle(const Job& job, Settlement settlement) ABSL_LOCKS_EXCLUDED(mu_);
+  void WorkerSettle(Settlement settlement) ABSL_LOCKS_EXCLUDED(mu_);
   void SettlerLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void SettlerApply(std::vector<Settlement> batch) ABSL_LOCKS_EXCLUDED(mu_);
   bool SettlingOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;  // Await condition
