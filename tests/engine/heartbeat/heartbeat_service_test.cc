@@ -42,9 +42,14 @@
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/lock_holder_child.h"
+#include "tests/testing/capturing_log_sink.h"
 
 namespace atomizer::engine_internal {
 namespace {
+
+using ::atomizer::testing::LockHolderChild;
+using CapturingSink = ::atomizer::testing::CapturingLogSink;
 
 using ::atomizer::testing::FakeClock;
 using ::atomizer::testing::TempDir;
@@ -56,30 +61,6 @@ constexpr absl::Duration kTimeout = absl::Seconds(10);
 constexpr absl::Duration kSweep = absl::Milliseconds(250);
 // Failure guards for real-time waits (never reached when the code is right).
 constexpr int kGuardMilliseconds = 60'000;
-
-class CapturingSink final : public LogSink {
- public:
-  void Write(LogLevel level, std::string_view message) override {
-    MutexLock lock(&mu_);
-    lines_.emplace_back(level, std::string(message));
-  }
-  std::vector<std::pair<LogLevel, std::string>> lines() const {
-    MutexLock lock(&mu_);
-    return lines_;
-  }
-  // Lines at `level` that contain `text`.
-  int Count(LogLevel level, std::string_view text) const {
-    int count = 0;
-    for (const auto& [line_level, line] : lines()) {
-      if (line_level == level && line.find(text) != std::string::npos) ++count;
-    }
-    return count;
-  }
-
- private:
-  mutable Mutex mu_;
-  std::vector<std::pair<LogLevel, std::string>> lines_ ABSL_GUARDED_BY(mu_);
-};
 
 HeartbeatOptions Options(std::string environment_dir = "",
                          absl::Duration completed_retention = absl::ZeroDuration()) {
@@ -570,69 +551,6 @@ TEST_F(HeartbeatServiceTest, RunningSweepLoopRecoversAPeerThatGoesStale) {
 }
 
 // ---- Same-host death detection (LMDB and lock files) ------------------------------------------
-
-// A forked child that acquires the InstanceLock of `id` in `directory`, reports "ready" (or the
-// status code) on a pipe, and blocks until SIGKILLed. The destructor kills and reaps it. Fork
-// only while this process has no LMDB environment open and runs no other thread.
-class LockHolderChild {
- public:
-  LockHolderChild(const std::string& directory, std::string_view id) {
-    int report[2];
-    ATOMIZER_CHECK(::pipe2(report, O_CLOEXEC) == 0);
-    pid_ = ::fork();
-    ATOMIZER_CHECK(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(report[0]);
-      absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(directory, id);
-      const std::string line =
-          lock.ok() ? "ready\n" : absl::StrCat(static_cast<int>(lock.status().code()), "\n");
-      if (::write(report[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-        ::_exit(3);
-      }
-      while (true) ::pause();  // until SIGKILL
-    }
-    ::close(report[1]);
-    report_fd_ = report[0];
-  }
-  ~LockHolderChild() {
-    if (pid_ > 0) static_cast<void>(KillAndReap());
-    ::close(report_fd_);
-  }
-  LockHolderChild(const LockHolderChild&) = delete;
-  LockHolderChild& operator=(const LockHolderChild&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  // The child's report line without '\n', or "" if none arrived within the guard.
-  std::string ReadReport() {
-    std::string line;
-    char byte = 0;
-    while (line.find('\n') == std::string::npos) {
-      struct pollfd readable {
-        report_fd_, POLLIN, 0
-      };
-      if (::poll(&readable, 1, kGuardMilliseconds) != 1) return "";
-      if (::read(report_fd_, &byte, 1) != 1) return "";
-      line.push_back(byte);
-    }
-    line.pop_back();
-    return line;
-  }
-
-  // SIGKILLs and reaps the child; true if it died of that SIGKILL.
-  bool KillAndReap() {
-    const pid_t pid = pid_;
-    pid_ = -1;
-    if (::kill(pid, SIGKILL) != 0) return false;
-    int wait_status = 0;
-    if (::waitpid(pid, &wait_status, 0) != pid) return false;
-    return WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int report_fd_ = -1;
-};
 
 std::string LockFileOf(const TempDir& dir, const std::string& id) {
   return dir.Sub("instances/" + id + ".lock");

@@ -31,15 +31,16 @@
 #include "atomizer/base/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/lock_holder_child.h"
 
 namespace atomizer::engine_internal {
 namespace {
 
+using ::atomizer::testing::LockHolderChild;
+
 using ::atomizer::testing::TempDir;
 using PeerState = InstanceLock::PeerState;
 
-// Failure guard for reading a child's report (never reached when the code is right).
-constexpr int kGuardMilliseconds = 60'000;
 
 std::unique_ptr<InstanceLock> AcquireOrDie(const std::string& directory, std::string_view id) {
   absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(directory, id);
@@ -68,69 +69,6 @@ bool Exists(const std::string& path) {
   struct stat file_stat {};
   return ::stat(path.c_str(), &file_stat) == 0;
 }
-
-// A forked child that Acquires `id` in `directory`, reports the outcome on a pipe ("ready", or
-// the status code number), and then blocks until it is killed. The destructor SIGKILLs and
-// reaps it, so a failing test leaves no process behind. Fork only while this process runs no
-// other thread of its own, so the child may allocate.
-class LockHolderChild {
- public:
-  LockHolderChild(const std::string& directory, std::string_view id) {
-    int report[2];
-    ATOMIZER_CHECK(::pipe2(report, O_CLOEXEC) == 0);
-    pid_ = ::fork();
-    ATOMIZER_CHECK(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(report[0]);
-      absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(directory, id);
-      const std::string line =
-          lock.ok() ? "ready\n" : absl::StrCat(static_cast<int>(lock.status().code()), "\n");
-      if (::write(report[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-        ::_exit(3);
-      }
-      // Blocks until SIGKILL (loop meant to run forever: pause returns only for handled signals).
-      while (true) ::pause();
-    }
-    ::close(report[1]);
-    report_fd_ = report[0];
-  }
-  ~LockHolderChild() {
-    if (pid_ > 0) static_cast<void>(KillAndReap());
-    ::close(report_fd_);
-  }
-  LockHolderChild(const LockHolderChild&) = delete;
-  LockHolderChild& operator=(const LockHolderChild&) = delete;
-
-  // The child's report line (without '\n'), or "" if none arrived within the guard.
-  std::string ReadReport() {
-    std::string line;
-    char byte = 0;
-    while (line.find('\n') == std::string::npos) {
-      struct pollfd readable {
-        report_fd_, POLLIN, 0
-      };
-      if (::poll(&readable, 1, kGuardMilliseconds) != 1) return "";
-      if (::read(report_fd_, &byte, 1) != 1) return "";
-      line.push_back(byte);
-    }
-    line.pop_back();
-    return line;
-  }
-
-  // SIGKILLs the child and reaps it; true if it died of that SIGKILL.
-  bool KillAndReap() {
-    const pid_t pid = pid_;
-    pid_ = -1;
-    if (::kill(pid, SIGKILL) != 0) return false;
-    int wait_status = 0;
-    if (::waitpid(pid, &wait_status, 0) != pid) return false;
-    return WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int report_fd_ = -1;
-};
 
 TEST(InstanceLockTest, ProbeFromTheOwningProcessSeesItAlive) {
   // flock locks belong to open file descriptions: Probe's own open() gets a new one, which

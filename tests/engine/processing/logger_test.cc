@@ -22,25 +22,12 @@
 #include "atomizer/log.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/capturing_log_sink.h"
 
 namespace atomizer::engine_internal {
 namespace {
 
-class CapturingSink final : public LogSink {
- public:
-  void Write(LogLevel level, std::string_view message) override {
-    MutexLock lock(&mu_);
-    lines_.emplace_back(level, std::string(message));
-  }
-  std::vector<std::pair<LogLevel, std::string>> lines() const {
-    MutexLock lock(&mu_);
-    return lines_;
-  }
-
- private:
-  mutable Mutex mu_;
-  std::vector<std::pair<LogLevel, std::string>> lines_ ABSL_GUARDED_BY(mu_);
-};
+using CapturingSink = ::atomizer::testing::CapturingLogSink;
 
 // Points fd 2 at a file (O_APPEND) for its lifetime; Contents() reads what was written.
 class StderrCapture {
