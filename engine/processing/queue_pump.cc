@@ -111,9 +111,10 @@ void QueuePump::Wake() { environment_.doorbell->Ring(options_.name); }
 
 void QueuePump::Cancel(JobId id) {
   MutexLock lock(&mu_);
-  const auto entry = leases_.find(id);
-  // Release: pairs with Context::cancelled()'s acquire.
-  if (entry != leases_.end()) entry->second.cancelled->store(true, std::memory_order_release);
+  // Release: pairs with Context::cancelled()'s acquire. O(leases of this pump): Cancel is rare.
+  for (auto& [key, entry] : leases_) {
+    if (key.first == id) entry.cancelled->store(true, std::memory_order_release);
+  }
 }
 
 bool QueuePump::CapacityFreedOrStopping() const {
@@ -188,7 +189,8 @@ absl::StatusOr<size_t> QueuePump::PumpLeaseBatch(size_t count_max) {
   for (Job& job : result.jobs) {
     {
       MutexLock lock(&mu_);
-      const bool inserted = leases_.emplace(job.id, LeaseEntry{.epoch = job.lease_epoch}).second;
+      const bool inserted = leases_.emplace(std::make_pair(job.id, job.lease_epoch), LeaseEntry{})
+                                .second;
       ATOMIZER_CHECK(inserted);  // Invariant 1: a job is leased once per token at a time
       ++buffered_count_;
     }
@@ -207,7 +209,7 @@ void QueuePump::PumpExtendLeases(absl::Time now) {
     if (now < next_extension_ || leases_.empty()) return;
     next_extension_ = now + options_.visibility_timeout / 3;
     refs.reserve(leases_.size());
-    for (const auto& [id, entry] : leases_) refs.push_back({.id = id, .epoch = entry.epoch});
+    for (const auto& [key, entry] : leases_) refs.push_back({.id = key.first, .epoch = key.second});
   }
   for (size_t first = 0; first < refs.size(); first += kBatchJobsMax) {
     const auto chunk = absl::MakeConstSpan(refs).subspan(first, kBatchJobsMax);
@@ -222,7 +224,7 @@ void QueuePump::PumpExtendLeases(absl::Time now) {
     for (size_t i = 0; i < chunk.size(); ++i) {
       if ((*outcomes)[i] == SettleOutcome::kApplied) continue;
       // Cancelled, recovered by a peer, or otherwise gone: the handler should stop.
-      const auto entry = leases_.find(chunk[i].id);
+      const auto entry = leases_.find(std::make_pair(chunk[i].id, chunk[i].epoch));
       if (entry != leases_.end()) entry->second.cancelled->store(true, std::memory_order_release);
     }
   }
@@ -256,7 +258,7 @@ void QueuePump::WorkerRun(LeasedJob leased) {
   std::shared_ptr<std::atomic<bool>> cancelled;
   {
     MutexLock lock(&mu_);
-    const auto entry = leases_.find(job.id);
+    const auto entry = leases_.find(std::make_pair(job.id, job.lease_epoch));
     ATOMIZER_CHECK(entry != leases_.end());  // Invariant 1
     entry->second.started = true;
     cancelled = entry->second.cancelled;
@@ -341,13 +343,15 @@ void QueuePump::SettlerApply(std::vector<Settlement> batch) {
   completed_count_.fetch_add(completed, std::memory_order_relaxed);
   lease_lost_count_.fetch_add(lost, std::memory_order_relaxed);
   MutexLock lock(&mu_);
-  for (const Settlement& settlement : batch) leases_.erase(settlement.id);  // Invariant 3
+  for (const Settlement& settlement : batch) {
+    leases_.erase(std::make_pair(settlement.id, settlement.epoch));  // Invariant 3
+  }
   settle_in_flight_ = 0;
 }
 
 void QueuePump::ReleaseBuffered() {
   std::vector<Settlement> releases;
-  std::vector<JobId> ids;
+  std::vector<std::pair<JobId, uint32_t>> keys;  // (id, epoch) of each released lease
   LeasedJob leased;
   while (ready_.TryPop(&leased)) {
     // Snooze until now: back to Pending at once, and the attempt is given back (never started).
@@ -356,7 +360,7 @@ void QueuePump::ReleaseBuffered() {
                         .epoch = leased.job.lease_epoch,
                         .kind = SettleKind::kSnooze,
                         .visible_at = environment_.clock->Now()});
-    ids.push_back(leased.job.id);
+    keys.emplace_back(leased.job.id, leased.job.lease_epoch);
   }
   if (!releases.empty()) {
     absl::StatusOr<std::vector<SettleOutcome>> released =
@@ -368,8 +372,8 @@ void QueuePump::ReleaseBuffered() {
     }
   }
   MutexLock lock(&mu_);
-  for (JobId id : ids) leases_.erase(id);
-  buffered_count_ -= ids.size();
+  for (const auto& key : keys) leases_.erase(key);
+  buffered_count_ -= keys.size();
 }
 
 void QueuePump::ShutdownStopLeasing() {
@@ -398,7 +402,7 @@ bool QueuePump::ShutdownAwaitIdle(absl::Time deadline) {
 
 void QueuePump::ShutdownCancelRunning() {
   MutexLock lock(&mu_);
-  for (auto& [id, entry] : leases_) {
+  for (auto& [key, entry] : leases_) {
     if (entry.started) entry.cancelled->store(true, std::memory_order_release);
   }
 }
@@ -415,8 +419,8 @@ bool QueuePump::ShutdownRelease(absl::Time deadline) {
   std::vector<JobId> started;
   {
     MutexLock lock(&mu_);
-    for (const auto& [id, entry] : leases_) {
-      if (entry.started) started.push_back(id);
+    for (const auto& [key, entry] : leases_) {
+      if (entry.started) started.push_back(key.first);
     }
   }
   if (!started.empty()) {

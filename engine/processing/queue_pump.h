@@ -13,7 +13,9 @@
 //
 // Invariants (checked where they are maintained):
 // 1. Every job in ready_ or running on a worker has an entry in leases_ (the in-memory
-//    lease-token index), keyed by id, holding the epoch it was leased with.
+//    lease-token index), keyed by (id, epoch) of that lease. The epoch is part of the key
+//    because a settled job can be due again (snooze, short retry) and be leased again by this
+//    pump before the settler has erased the settled lease's entry.
 // 2. buffered_count_ + running_count_ + settling_.size() == leases_.size().
 // 3. An entry leaves leases_ only after its job was settled, released, or found lease-lost.
 //
@@ -26,6 +28,7 @@
 #include <semaphore>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -90,7 +93,6 @@ class QueuePump {
     absl::Time leased_at;
   };
   struct LeaseEntry {
-    uint32_t epoch = 0;
     bool started = false;
     std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
   };
@@ -128,7 +130,8 @@ class QueuePump {
   std::counting_semaphore<> ready_permits_{0};
 
   mutable Mutex mu_;
-  absl::flat_hash_map<JobId, LeaseEntry> leases_ ABSL_GUARDED_BY(mu_);
+  // Keyed by (job id, lease epoch); see Invariant 1.
+  absl::flat_hash_map<std::pair<JobId, uint32_t>, LeaseEntry> leases_ ABSL_GUARDED_BY(mu_);
   size_t buffered_count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t running_count_ ABSL_GUARDED_BY(mu_) = 0;
   // Settlements queued by workers for the settler; at most kSettlingMax.
