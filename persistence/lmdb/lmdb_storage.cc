@@ -38,6 +38,21 @@ absl::StatusOr<LeaseResult> LmdbStorage::Lease(const LeaseRequest& request) {
   return result;
 }
 
+absl::StatusOr<InsertLeaseResult> LmdbStorage::InsertAndLease(absl::Span<const NewJob> jobs,
+                                                              const LeaseRequest& lease) {
+  ATOMIZER_RETURN_IF_ERROR(
+      transitions::ValidateInsertBatch(jobs, environment_->options().payload_bytes_max));
+  ATOMIZER_RETURN_IF_ERROR(transitions::ValidateLeaseRequest(lease));
+  InsertLeaseResult result;
+  // One request: the writer runs it in its own (nested) transaction, so an error in the lease
+  // rolls the insert back too.
+  ATOMIZER_RETURN_IF_ERROR(environment_->Write([&](Txn& txn) {
+    const absl::Status inserted = InsertJobs(txn, jobs, lease.now, &result.inserted);
+    return inserted.ok() ? LeaseJobs(txn, lease, &result.leased) : inserted;
+  }));
+  return result;
+}
+
 absl::StatusOr<std::vector<SettleOutcome>> LmdbStorage::Settle(
     absl::Span<const Settlement> settlements, absl::Time now) {
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateSettlements(settlements));

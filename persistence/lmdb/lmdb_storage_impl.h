@@ -26,6 +26,8 @@ class LmdbStorage final : public Storage {
   absl::StatusOr<std::vector<InsertResult>> Insert(absl::Span<const NewJob> jobs,
                                                    absl::Time now) override;
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest& request) override;
+  absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob> jobs,
+                                                   const LeaseRequest& lease) override;
   absl::StatusOr<std::vector<SettleOutcome>> Settle(absl::Span<const Settlement> settlements,
                                                     absl::Time now) override;
   absl::StatusOr<std::vector<SettleOutcome>> Extend(std::string_view token,

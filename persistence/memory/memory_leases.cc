@@ -30,8 +30,25 @@ namespace atomizer::memory_internal {
 
 absl::StatusOr<LeaseResult> InMemoryStorage::Lease(const LeaseRequest& request) {
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateLeaseRequest(request));
-  LeaseResult result;
   MutexLock lock(&mu_);
+  return LeaseLocked(request);
+}
+
+absl::StatusOr<InsertLeaseResult> InMemoryStorage::InsertAndLease(absl::Span<const NewJob> jobs,
+                                                                  const LeaseRequest& lease) {
+  // Both validated before anything changes; nothing after validation can fail (atomic).
+  ATOMIZER_RETURN_IF_ERROR(transitions::ValidateInsertBatch(jobs, options_.payload_bytes_max));
+  ATOMIZER_RETURN_IF_ERROR(transitions::ValidateLeaseRequest(lease));
+  InsertLeaseResult result;
+  result.inserted.reserve(jobs.size());
+  MutexLock lock(&mu_);
+  for (const NewJob& job : jobs) result.inserted.push_back(InsertOneLocked(job, lease.now));
+  result.leased = LeaseLocked(lease);
+  return result;
+}
+
+LeaseResult InMemoryStorage::LeaseLocked(const LeaseRequest& request) {
+  LeaseResult result;
   const std::vector<JobId> ids = LeaseCollectLocked(request.queue, request.now, request.count_max);
   result.jobs.reserve(std::min(ids.size(), request.count_max));
   for (JobId id : ids) {

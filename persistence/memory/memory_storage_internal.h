@@ -59,6 +59,9 @@ class InMemoryStorage final : public Storage {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest& request) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob> jobs,
+                                                   const LeaseRequest& lease) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<SettleOutcome>> Settle(absl::Span<const Settlement> settlements,
                                                     absl::Time now) override
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -115,6 +118,8 @@ class InMemoryStorage final : public Storage {
   InsertResult InsertOneLocked(const NewJob& job, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The body of Lease. REQUIRES: ValidateLeaseRequest(request) is OK.
+  LeaseResult LeaseLocked(const LeaseRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The ids a Lease visits, in lease order: at most count_max leasable jobs, plus every
   // exhausted expired lease met on the way (those are dead-lettered instead, and do not count).
   // Collected before any change, so a job is visited at most once per call.

@@ -172,6 +172,10 @@ class FailingRecoveryStorage final : public Storage {
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest& request) override {
     return base_->Lease(request);
   }
+  absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob> jobs,
+                                                   const LeaseRequest& lease) override {
+    return base_->InsertAndLease(jobs, lease);
+  }
   absl::StatusOr<std::vector<SettleOutcome>> Settle(absl::Span<const Settlement> settlements,
                                                     absl::Time now) override {
     return base_->Settle(settlements, now);

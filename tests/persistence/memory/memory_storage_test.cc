@@ -298,6 +298,10 @@ class OtherStorage final : public Storage {
     return Unimplemented();
   }
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest&) override { return Unimplemented(); }
+  absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob>,
+                                                   const LeaseRequest&) override {
+    return Unimplemented();
+  }
   absl::StatusOr<std::vector<SettleOutcome>> Settle(absl::Span<const Settlement>,
                                                     absl::Time) override {
     return Unimplemented();

@@ -62,6 +62,12 @@ struct LeaseResult {
   size_t dead_lettered_count = 0;
 };
 
+// The result of InsertAndLease: the insert's results, then the lease's.
+struct InsertLeaseResult {
+  std::vector<InsertResult> inserted;
+  LeaseResult leased;
+};
+
 // ---- Settle and extend ----------------------------------------------------------------------
 
 enum class SettleKind : uint8_t {
@@ -127,7 +133,8 @@ struct SchedulePlan {
 };
 inline constexpr size_t kOccurrencesPerPlanMax = 1000;
 
-// Implemented by the engine. Thread-safe: it may be called from the store's writer thread.
+// Implemented by the engine. Thread-safe: it may be called on any thread (the thread that leads
+// the store's group commit), inside the store's write transaction.
 class SchedulePlanner {
  public:
   virtual ~SchedulePlanner() = default;
@@ -190,6 +197,15 @@ class Storage {
   // visible_at = now + visibility, updated_at = now. An expired lease whose job has used every
   // attempt is dead-lettered instead (see LeaseResult).
   virtual absl::StatusOr<LeaseResult> Lease(const LeaseRequest& request) = 0;
+
+  // Direct dispatch (DESIGN §5): in ONE transaction, Insert(jobs, lease.now) and then
+  // Lease(lease), so a pump with free capacity receives due jobs enqueued in its own process
+  // without a second transaction. The lease follows Lease's rules and order exactly: it takes
+  // the best due jobs of lease.queue, which are the new jobs unless older due jobs wait ahead of
+  // them. Validation is both calls' (InvalidArgument, nothing changed); atomic: on any error
+  // neither the insert nor the lease happened.
+  virtual absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob> jobs,
+                                                           const LeaseRequest& lease) = 0;
 
   // Applies `settlements` (1..kBatchJobsMax) in one transaction; each is conditional on its
   // job being Processing under exactly (token, epoch), else its outcome is kLeaseLost (G-12).
