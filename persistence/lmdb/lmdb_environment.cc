@@ -160,12 +160,10 @@ absl::StatusOr<std::shared_ptr<Environment>> Environment::OpenShared(
 Environment::Environment(const LmdbStorageOptions& options) : options_(options) {}
 
 Environment::~Environment() {
-  if (writer_.joinable()) {
-    {
-      MutexLock lock(&queue_mu_);
-      stopping_ = true;
-    }
-    writer_.join();
+  {
+    MutexLock lock(&queue_mu_);
+    ATOMIZER_CHECK(queue_.empty());  // see "Lifetime"
+    ATOMIZER_CHECK(!leader_active_);
   }
   if (env_ != nullptr) mdb_env_close(env_);
 }
@@ -191,7 +189,6 @@ absl::Status Environment::Open() {
   }
   ATOMIZER_RETURN_IF_ERROR(OpenDatabases());
   IgnoreError(ClearStaleReaders().status(), "best effort at open; the sweeper retries");
-  writer_ = std::thread([this] { WriterLoop(); });
   return absl::OkStatus();
 }
 

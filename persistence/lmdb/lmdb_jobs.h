@@ -2,7 +2,7 @@
 // Each keeps the indexes of docs/format.md ("Named databases") and the counters in step with
 // the record, and uses job_transitions.h for every state change, as InMemoryStorage does.
 //
-// Thread-hostile: use from one thread only (the writer thread, inside its transaction). Inputs
+// Thread-hostile: use from one thread only (the group-commit leader, inside its transaction). Inputs
 // were validated by the caller (LmdbStorage) before the request was queued.
 //
 // Every function returns DataLoss if a record or an index entry fails to decode or disagrees

@@ -1,5 +1,5 @@
 // Heartbeat and schedule operations inside one LMDB transaction (see lmdb_jobs.h for the
-// conventions: caller-validated input, DataLoss on disagreement, writer thread for writes).
+// conventions: caller-validated input, DataLoss on disagreement, the group-commit leader for writes).
 #ifndef ATOMIZER_PERSISTENCE_LMDB_LMDB_SCHEDULES_H_
 #define ATOMIZER_PERSISTENCE_LMDB_LMDB_SCHEDULES_H_
 

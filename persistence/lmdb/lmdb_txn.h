@@ -3,7 +3,7 @@
 // naming the operation, the database and the key (lmdb_errors.h has the code mapping).
 //
 // Thread-hostile: use from one thread only. A Txn belongs to the thread that began its
-// transaction (write transactions: the writer thread). Values returned by Get and by a Cursor
+// transaction (write transactions: the group-commit leader). Values returned by Get and by a Cursor
 // point into the memory map and stay valid only until the next write in the same transaction or
 // its end: decode them first.
 #ifndef ATOMIZER_PERSISTENCE_LMDB_LMDB_TXN_H_

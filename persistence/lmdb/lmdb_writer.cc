@@ -1,5 +1,5 @@
 // The group-commit writer of Environment (see lmdb_environment.h for the protocol and its
-// invariants). Everything here except Write() runs on the writer thread.
+// invariants). Everything here after Write() runs on the current leader's thread.
 #include <lmdb.h>
 
 #include <algorithm>
@@ -23,34 +23,43 @@ size_t PageRoundUp(size_t bytes) {
 
 absl::Status Environment::Write(WriteWork work) {
   WriteRequest request(work);
-  MutexLock lock(&queue_mu_);
-  if (!fatal_.ok()) return fatal_;
-  if (stopping_) return absl::FailedPreconditionError("lmdb write: the environment is closing");
-  queue_.push_back(&request);
-  // Acquire (through queue_mu_): pairs with WriterFinish's release of the same mutex, which
-  // publishes request.result.
-  queue_mu_.Await(absl::Condition(&request.done));
-  return request.result;
+  std::vector<WriteRequest*> batch;
+  absl::Status latched;
+  {
+    MutexLock lock(&queue_mu_);
+    if (!fatal_.ok()) return fatal_;
+    queue_.push_back(&request);
+    // Acquire (through queue_mu_): pairs with WriterFinish's release of the same mutex, which
+    // publishes request.result (answered by another leader) or ends that leadership.
+    const AnsweredOrMayLead ready{this, &request};
+    queue_mu_.Await(absl::Condition(&ready));
+    if (request.done) return request.result;
+    batch = WriterTakeBatchLocked();
+    latched = fatal_;
+  }
+  if (latched.ok()) {
+    WriterCommitBatch(batch);
+  } else {  // latched by an earlier leader: fail without running (Invariant 3)
+    for (WriteRequest* queued : batch) queued->result = latched;
+  }
+  WriterFinish(batch);
+  return request.result;  // written by this thread, as the leader
 }
 
-bool Environment::HasWorkOrStopping() const { return !queue_.empty() || stopping_; }
+bool Environment::AnsweredOrMayLead::operator()() const {
+  // A request taken by a leader and not yet answered is no longer queued: it keeps waiting.
+  return request->done || (!environment->leader_active_ && !environment->queue_.empty() &&
+                           environment->queue_.front() == request);
+}
 
-void Environment::WriterLoop() {
-  std::vector<WriteRequest*> batch;
-  // Runs until the environment is destroyed: stopping_ set and every queued request answered.
-  for (;;) {
-    batch.clear();
-    {
-      MutexLock lock(&queue_mu_);
-      queue_mu_.Await(absl::Condition(this, &Environment::HasWorkOrStopping));
-      if (queue_.empty()) return;  // stopping, and nothing left to answer
-      const size_t take = std::min(queue_.size(), options_.group_commit_requests_max);
-      batch.assign(queue_.begin(), queue_.begin() + static_cast<long>(take));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(take));
-    }
-    WriterCommitBatch(batch);
-    WriterFinish(batch);
-  }
+std::vector<Environment::WriteRequest*> Environment::WriterTakeBatchLocked() {
+  ATOMIZER_CHECK(!leader_active_);  // Invariant 1
+  ATOMIZER_CHECK(!queue_.empty());
+  leader_active_ = true;
+  const size_t take = std::min(queue_.size(), options_.group_commit_requests_max);
+  std::vector<WriteRequest*> batch(queue_.begin(), queue_.begin() + static_cast<long>(take));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(take));
+  return batch;
 }
 
 void Environment::WriterCommitBatch(const std::vector<WriteRequest*>& batch) {
@@ -165,6 +174,8 @@ void Environment::WriterFinish(const std::vector<WriteRequest*>& batch) {
     ATOMIZER_CHECK(!request->done);  // Invariant 2: answered exactly once
     request->done = true;
   }
+  ATOMIZER_CHECK(leader_active_);
+  leader_active_ = false;  // the next front request's caller may lead now
 }
 
 void Environment::LatchIfFatal(int rc) {

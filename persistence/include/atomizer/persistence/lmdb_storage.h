@@ -4,14 +4,14 @@
 //
 // Thread-safe: all methods may be called concurrently.
 // Ownership and lifetime: an environment is opened at most once per process; a second
-// OpenLmdbStorage of the same directory shares the first's environment and writer thread (a
+// OpenLmdbStorage of the same directory shares the first's environment and its writer queue (a
 // process-wide registry keyed by the directory's device and inode). The environment closes when
 // the last Storage using it is destroyed. Never fork() while one is open: the child must not use
 // it (LMDB forbids it); open environments in the child after the fork instead.
 //
-// Writes are group-committed: one writer thread per environment per process owns every write
-// transaction, takes the waiting requests of all callers (up to group_commit_requests_max) into
-// one transaction, commits once and then answers each. A failing request is rolled back alone (a
+// Writes are group-committed: one caller at a time per environment per process leads, on its own
+// thread (no hand-off when uncontended): it takes the waiting requests of all callers (up to
+// group_commit_requests_max) into one transaction, commits once and then answers each. A failing request is rolled back alone (a
 // nested transaction) and the others still commit.
 #ifndef ATOMIZER_PERSISTENCE_LMDB_STORAGE_H_
 #define ATOMIZER_PERSISTENCE_LMDB_STORAGE_H_
