@@ -23,10 +23,9 @@ namespace engine_internal {
 
 absl::StatusOr<JobId> ClientImpl::Enqueue(std::string_view type, std::string_view payload,
                                           const EnqueueOptions& options) {
-  std::vector<NewJob> jobs = {engine_->MakeNewJob(type, payload, options)};
+  const NewJob job = engine_->MakeNewJob(type, payload, options);
   ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results,
-                            engine_->storage().Insert(jobs, engine_->clock().Now()));
-  engine_->RingFor(jobs);
+                            engine_->InsertAndDispatch({&job, 1}));
   return results[0].id;
 }
 
@@ -36,9 +35,7 @@ absl::StatusOr<std::vector<JobId>> ClientImpl::EnqueueBatch(absl::Span<const Job
   for (const JobSpec& spec : specs) {
     jobs.push_back(engine_->MakeNewJob(spec.type, spec.payload, spec.options));
   }
-  ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results,
-                            engine_->storage().Insert(jobs, engine_->clock().Now()));
-  engine_->RingFor(jobs);
+  ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results, engine_->InsertAndDispatch(jobs));
   std::vector<JobId> ids;
   ids.reserve(results.size());
   for (const InsertResult& result : results) ids.push_back(result.id);
@@ -62,7 +59,7 @@ absl::Status ClientImpl::Cancel(JobId id) {
 absl::Status ClientImpl::Requeue(JobId id) {
   ATOMIZER_RETURN_IF_ERROR(engine_->storage().Requeue(id, engine_->clock().Now()));
   ATOMIZER_ASSIGN_OR_RETURN(Job job, engine_->storage().Get(id));
-  engine_->RingFor({NewJob{.queue = job.queue}});
+  engine_->Ring(job.queue);
   return absl::OkStatus();
 }
 

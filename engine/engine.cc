@@ -1,10 +1,12 @@
 #include <memory>
 #include <random>
+#include <algorithm>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "atomizer/base/check.h"
@@ -52,8 +54,7 @@ EngineImpl::EngineImpl(Parts parts)
                                        ? options_.memory.payload_bytes_max
                                        : options_.lmdb.payload_bytes_max;
   async_enqueuer_ = std::make_unique<AsyncEnqueuer>(
-      storage_.get(), clock_, payload_bytes_max,
-      [this](const std::vector<NewJob>& jobs) { RingFor(jobs); });
+      payload_bytes_max, [this](absl::Span<const NewJob> jobs) { return InsertAndDispatch(jobs); });
 }
 
 EngineImpl::~EngineImpl() {
@@ -146,10 +147,43 @@ NewJob EngineImpl::MakeNewJob(std::string_view type, std::string_view payload,
   return job;
 }
 
-void EngineImpl::RingFor(const std::vector<NewJob>& jobs) {
+QueuePump* EngineImpl::PumpFor(std::string_view queue) const {
+  for (const auto& pump : pumps_) {
+    if (pump->queue() == queue) return pump.get();
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::vector<InsertResult>> EngineImpl::InsertAndDispatch(
+    absl::Span<const NewJob> jobs) {
+  const absl::Time now = clock_->Now();
+  const auto is_due = [now](const NewJob& job) { return job.scheduled_at <= now; };
+  const auto first_due = std::find_if(jobs.begin(), jobs.end(), is_due);
+  QueuePump* const pump = first_due == jobs.end() ? nullptr : PumpFor(first_due->queue);
+  if (pump == nullptr) {
+    ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results, storage_->Insert(jobs, now));
+    RingUnleased(jobs, results, {});
+    return results;
+  }
+  const auto due_count = static_cast<size_t>(std::count_if(
+      jobs.begin(), jobs.end(),
+      [&](const NewJob& job) { return is_due(job) && job.queue == pump->queue(); }));
+  std::vector<JobId> leased_ids;
+  ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results,
+                            pump->InsertDirect(jobs, due_count, now, &leased_ids));
+  RingUnleased(jobs, results, leased_ids);
+  return results;
+}
+
+void EngineImpl::RingUnleased(absl::Span<const NewJob> jobs,
+                              absl::Span<const InsertResult> results,
+                              absl::Span<const JobId> leased_ids) {
+  ATOMIZER_CHECK(jobs.size() == results.size());
+  const absl::flat_hash_set<JobId> leased(leased_ids.begin(), leased_ids.end());
   std::set<std::string_view> rung;
-  for (const NewJob& job : jobs) {
-    if (rung.insert(job.queue).second) doorbell_->Ring(job.queue);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (leased.contains(results[i].id)) continue;
+    if (rung.insert(jobs[i].queue).second) doorbell_->Ring(jobs[i].queue);
   }
 }
 

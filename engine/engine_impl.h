@@ -67,13 +67,24 @@ class EngineImpl final : public Engine {
   Clock& clock() { return *clock_; }
   NewJob MakeNewJob(std::string_view type, std::string_view payload,
                     const EnqueueOptions& options) const;
-  // Rings the doorbell of every distinct queue of `jobs` (wakes pumps here and elsewhere).
-  void RingFor(const std::vector<NewJob>& jobs);
+  // Inserts `jobs` atomically (Storage::Insert's contract) and dispatches them: if the first
+  // due job's queue is served by a started pump of this process with free capacity, due jobs
+  // of that queue are leased into it in the same transaction (direct dispatch, DESIGN §5).
+  // Then the doorbell of every queue with a job not leased here is rung (wakes pumps here and
+  // in other processes).
+  absl::StatusOr<std::vector<InsertResult>> InsertAndDispatch(absl::Span<const NewJob> jobs);
+  // Rings the doorbell of `queue` (a requeued job).
+  void Ring(std::string_view queue) { doorbell_->Ring(queue); }
   void CancelLocally(JobId id);
   AsyncEnqueuer& async_enqueuer() { return *async_enqueuer_; }
 
  private:
   absl::Status StopLocked(absl::Duration budget) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pump of `queue`, or nullptr if this process does not serve it.
+  QueuePump* PumpFor(std::string_view queue) const;
+  // Rings every queue of `jobs` that has a job whose id is not in `leased_ids`.
+  void RingUnleased(absl::Span<const NewJob> jobs, absl::Span<const InsertResult> results,
+                    absl::Span<const JobId> leased_ids);
 
   const EngineOptions options_;          // immutable
   Clock* const clock_;                   // not owned; immutable

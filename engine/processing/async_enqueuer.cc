@@ -17,12 +17,9 @@ std::future<absl::StatusOr<JobId>> ReadyFuture(absl::Status status) {
 
 }  // namespace
 
-AsyncEnqueuer::AsyncEnqueuer(Storage* storage, Clock* clock, size_t payload_bytes_max,
-                             std::function<void(const std::vector<NewJob>&)> inserted)
-    : storage_(storage),
-      clock_(clock),
-      payload_bytes_max_(payload_bytes_max),
-      inserted_(std::move(inserted)),
+AsyncEnqueuer::AsyncEnqueuer(size_t payload_bytes_max, InsertFunction insert)
+    : payload_bytes_max_(payload_bytes_max),
+      insert_(std::move(insert)),
       thread_([this] { Run(); }) {}
 
 AsyncEnqueuer::~AsyncEnqueuer() { Stop(); }
@@ -58,8 +55,7 @@ void AsyncEnqueuer::Run() {
     std::vector<NewJob> jobs;
     jobs.reserve(batch.size());
     for (Pending& pending : batch) jobs.push_back(std::move(pending.job));
-    absl::StatusOr<std::vector<InsertResult>> results = storage_->Insert(jobs, clock_->Now());
-    if (results.ok()) inserted_(jobs);
+    absl::StatusOr<std::vector<InsertResult>> results = insert_(jobs);
     for (size_t i = 0; i < batch.size(); ++i) {
       if (results.ok()) {
         batch[i].promise.set_value((*results)[i].id);

@@ -1,6 +1,7 @@
 // AsyncEnqueuer: Client::EnqueueAsync. Callers queue a job and get a future; one thread takes
-// every waiting job (up to kBatchJobsMax) into one Storage::Insert, so a single producer thread
-// can keep thousands of durable enqueues in flight and share each fsync among them.
+// every waiting job (up to kBatchJobsMax) into one insert (the engine's InsertAndDispatch, so
+// direct dispatch applies), so a single producer thread can keep thousands of durable enqueues
+// in flight and share each fsync among them.
 //
 // Each job is validated when it is queued (a bad job fails alone, at once); a storage error
 // fails every job of its batch.
@@ -17,7 +18,6 @@
 
 #include "absl/status/statusor.h"
 #include "atomizer/base/mutex.h"
-#include "atomizer/clock.h"
 #include "atomizer/persistence/storage.h"
 
 namespace atomizer::engine_internal {
@@ -25,9 +25,10 @@ namespace atomizer::engine_internal {
 class AsyncEnqueuer {
  public:
   static constexpr size_t kPendingJobsMax = 65'536;
-  // `inserted` is called after each successful batch with its jobs (to ring doorbells).
-  AsyncEnqueuer(Storage* storage, Clock* clock, size_t payload_bytes_max,
-                std::function<void(const std::vector<NewJob>&)> inserted);
+  // Inserts one batch atomically (1..kBatchJobsMax jobs): one result per job, or the error.
+  using InsertFunction =
+      std::function<absl::StatusOr<std::vector<InsertResult>>(absl::Span<const NewJob>)>;
+  AsyncEnqueuer(size_t payload_bytes_max, InsertFunction insert);
   ~AsyncEnqueuer();
 
   std::future<absl::StatusOr<JobId>> Enqueue(NewJob job) ABSL_LOCKS_EXCLUDED(mu_);
@@ -41,10 +42,8 @@ class AsyncEnqueuer {
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
   bool HasWorkOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;  // Await condition
 
-  Storage* const storage_;  // not owned
-  Clock* const clock_;      // not owned
-  const size_t payload_bytes_max_;
-  const std::function<void(const std::vector<NewJob>&)> inserted_;
+  const size_t payload_bytes_max_;  // immutable
+  const InsertFunction insert_;     // immutable; called on thread_ only
 
   Mutex mu_;
   std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);

@@ -94,6 +94,7 @@ void QueuePump::Start() {
   {
     MutexLock lock(&mu_);
     next_extension_ = environment_.clock->Now() + options_.visibility_timeout / 3;
+    started_ = true;
   }
   for (int i = 0; i < options_.parallelism; ++i) {
     auto done = std::make_shared<std::atomic<bool>>(false);
@@ -118,9 +119,13 @@ void QueuePump::Cancel(JobId id) {
 }
 
 bool QueuePump::CapacityFreedOrStopping() const {
-  return stop_leasing_ || buffered_count_ + running_count_ + options_.lease_batch_max <= capacity_ ||
+  return stop_leasing_ ||
+         buffered_count_ + running_count_ + reserved_count_ + options_.lease_batch_max <=
+             capacity_ ||
          buffered_count_ == 0;
 }
+
+bool QueuePump::NoneReserved() const { return reserved_count_ == 0; }
 
 bool QueuePump::NoneRunning() const {
   return running_count_ == 0 && settling_.empty() && settle_in_flight_ == 0;
@@ -132,7 +137,7 @@ bool QueuePump::SettleRoom() const { return stop_settler_ || settling_.size() < 
 
 size_t QueuePump::PumpFreeCapacity() const {
   MutexLock lock(&mu_);
-  const size_t held = buffered_count_ + running_count_;
+  const size_t held = buffered_count_ + running_count_ + reserved_count_;
   const size_t buffer_free = static_cast<size_t>(options_.buffer_jobs_max) - buffered_count_;
   return std::min(capacity_ - std::min(capacity_, held), buffer_free);
 }
@@ -181,25 +186,79 @@ absl::StatusOr<size_t> QueuePump::PumpLeaseBatch(size_t count_max) {
                                    .count_max = count_max,
                                    .token = token_,
                                    .visibility = options_.visibility_timeout}));
-  if (result.dead_lettered_count > 0) {
-    environment_.logger->Warning("queue %s: %d expired leases had no attempt left: dead-lettered",
-                                 options_.name, result.dead_lettered_count);
+  LogDeadLettered(result);
+  {
+    MutexLock lock(&mu_);
+    AcceptLeasedLocked(result);
   }
   const size_t leased_count = result.jobs.size();
   for (Job& job : result.jobs) {
-    {
-      MutexLock lock(&mu_);
-      const bool inserted = leases_.emplace(std::make_pair(job.id, job.lease_epoch), LeaseEntry{})
-                                .second;
-      ATOMIZER_CHECK(inserted);  // Invariant 1: a job is leased once per token at a time
-      ++buffered_count_;
-    }
-    // Cannot fail: free capacity was computed by this (the only producing) thread.
+    // Cannot fail: free capacity was computed by this (the only producing) thread (Invariant 4).
     const absl::Status pushed = ready_.TryPush(LeasedJob{.job = std::move(job), .leased_at = now});
     ATOMIZER_CHECK(pushed.ok());
     ready_permits_.release();  // release: publishes the pushed item to the acquiring worker
   }
   return leased_count;
+}
+
+void QueuePump::LogDeadLettered(const LeaseResult& result) const {
+  if (result.dead_lettered_count == 0) return;
+  environment_.logger->Warning("queue %s: %d expired leases had no attempt left: dead-lettered",
+                               options_.name, result.dead_lettered_count);
+}
+
+void QueuePump::AcceptLeasedLocked(const LeaseResult& result) {
+  for (const Job& job : result.jobs) {
+    const bool inserted =
+        leases_.emplace(std::make_pair(job.id, job.lease_epoch), LeaseEntry{}).second;
+    ATOMIZER_CHECK(inserted);  // Invariant 1: a job is leased once per token at a time
+  }
+  buffered_count_ += result.jobs.size();
+  ATOMIZER_CHECK(buffered_count_ + running_count_ <= capacity_);  // Invariant 4
+}
+
+size_t QueuePump::ReserveDirect(size_t wanted) {
+  MutexLock lock(&mu_);
+  if (!started_ || stop_leasing_) return 0;
+  const size_t held = buffered_count_ + running_count_ + reserved_count_;
+  const size_t free = capacity_ - std::min(capacity_, held);
+  const size_t reserved = std::min({wanted, free, kLeaseJobsMax});
+  reserved_count_ += reserved;
+  return reserved;
+}
+
+absl::StatusOr<std::vector<InsertResult>> QueuePump::InsertDirect(absl::Span<const NewJob> jobs,
+                                                                  size_t due_count,
+                                                                  absl::Time now,
+                                                                  std::vector<JobId>* leased_ids) {
+  const size_t reserved = due_count == 0 ? 0 : ReserveDirect(due_count);
+  if (reserved == 0) return environment_.storage->Insert(jobs, now);
+  absl::StatusOr<InsertLeaseResult> result =
+      environment_.storage->InsertAndLease(jobs, {.queue = options_.name,
+                                                  .now = now,
+                                                  .count_max = reserved,
+                                                  .token = token_,
+                                                  .visibility = options_.visibility_timeout});
+  size_t delivered = 0;
+  {
+    MutexLock lock(&mu_);
+    ATOMIZER_CHECK(reserved_count_ >= reserved);
+    reserved_count_ -= reserved;  // in the same critical section as the delivery (see Shutdown)
+    if (result.ok()) {
+      ATOMIZER_CHECK(result->leased.jobs.size() <= reserved);
+      AcceptLeasedLocked(result->leased);
+      for (Job& job : result->leased.jobs) {
+        leased_ids->push_back(job.id);
+        direct_.push_back(LeasedJob{.job = std::move(job), .leased_at = now});
+      }
+      delivered = result->leased.jobs.size();
+    }
+  }
+  if (!result.ok()) return result.status();
+  LogDeadLettered(result->leased);
+  // Release: publishes the direct_ entries (through mu_ as well) to the acquiring workers.
+  if (delivered > 0) ready_permits_.release(static_cast<std::ptrdiff_t>(delivered));
+  return std::move(result->inserted);
 }
 
 void QueuePump::PumpExtendLeases(absl::Time now) {
@@ -233,6 +292,17 @@ void QueuePump::PumpExtendLeases(absl::Time now) {
 bool QueuePump::WorkerPop(LeasedJob* leased) {
   for (int attempt = 0; attempt < kPopAttemptsMax; ++attempt) {
     if (ready_.TryPop(leased)) return true;
+    {
+      MutexLock lock(&mu_);
+      if (!direct_.empty()) {
+        *leased = std::move(direct_.front());
+        direct_.pop_front();
+        return true;
+      }
+      // Nothing accepted is left untaken: this permit's job was drained by ReleaseBuffered
+      // (every accepted job is counted in buffered_count_ before it is pushed).
+      if (buffered_count_ == 0) return false;
+    }
     if (stop_workers_.load(std::memory_order_acquire)) return false;
     std::this_thread::yield();
   }
@@ -353,7 +423,18 @@ void QueuePump::ReleaseBuffered() {
   std::vector<Settlement> releases;
   std::vector<std::pair<JobId, uint32_t>> keys;  // (id, epoch) of each released lease
   LeasedJob leased;
-  while (ready_.TryPop(&leased)) {
+  std::deque<LeasedJob> direct;
+  {
+    MutexLock lock(&mu_);
+    direct.swap(direct_);
+  }
+  const auto pop_direct = [&direct](LeasedJob* job) {
+    if (direct.empty()) return false;
+    *job = std::move(direct.front());
+    direct.pop_front();
+    return true;
+  };
+  while (ready_.TryPop(&leased) || pop_direct(&leased)) {
     // Snooze until now: back to Pending at once, and the attempt is given back (never started).
     releases.push_back({.id = leased.job.id,
                         .token = token_,
@@ -379,7 +460,9 @@ void QueuePump::ReleaseBuffered() {
 void QueuePump::ShutdownStopLeasing() {
   {
     MutexLock lock(&mu_);
-    stop_leasing_ = true;
+    stop_leasing_ = true;  // no new reservation from here on
+    // Direct dispatches in flight deliver into direct_ before ReleaseBuffered drains it.
+    mu_.Await(absl::Condition(this, &QueuePump::NoneReserved));
   }
   environment_.doorbell->Ring(options_.name);  // wakes the pump if it waits for work
   if (pump_thread_.joinable()) pump_thread_.join();

@@ -5,6 +5,10 @@
 // Thread ownership:
 // - the pump thread (PumpLoop) is the only caller of Storage::Lease and Storage::Extend for
 //   this pump's token, and the only producer of ready_;
+// - an enqueuing thread of this process (Client, AsyncEnqueuer) may call InsertDirect, which
+//   leases under this pump's token in the insert's own transaction (direct dispatch) and hands
+//   those jobs to the workers through direct_ (a mutex-guarded inbox: client threads never push
+//   into ready_, whose capacity guarantee and per-thread producer records assume one producer);
 // - worker threads (WorkerLoop) pop ready_, run handlers and queue their settlement;
 // - the settler thread (SettlerLoop) takes every queued settlement into one Storage::Settle,
 //   so a slow durable commit never holds a worker and one fsync serves many jobs;
@@ -12,18 +16,22 @@
 // - the Engine's stopping thread calls the Shutdown* steps, in order, once.
 //
 // Invariants (checked where they are maintained):
-// 1. Every job in ready_ or running on a worker has an entry in leases_ (the in-memory
+// 1. Every job in ready_ or direct_ or running on a worker has an entry in leases_ (the in-memory
 //    lease-token index), keyed by (id, epoch) of that lease. The epoch is part of the key
 //    because a settled job can be due again (snooze, short retry) and be leased again by this
 //    pump before the settler has erased the settled lease's entry.
-// 2. buffered_count_ + running_count_ + settling_.size() == leases_.size().
+// 2. buffered_count_ + running_count_ + settling_.size() == leases_.size(); buffered_count_
+//    counts the jobs in ready_ and in direct_.
 // 3. An entry leaves leases_ only after its job was settled, released, or found lease-lost.
+// 4. buffered_count_ + running_count_ + reserved_count_ <= capacity_, and the jobs in ready_
+//    never exceed buffer_jobs_max (so the pump's TryPush cannot be refused).
 //
 // Thread-safe: all methods may be called concurrently (see the ownership notes above).
 #ifndef ATOMIZER_ENGINE_PROCESSING_QUEUE_PUMP_H_
 #define ATOMIZER_ENGINE_PROCESSING_QUEUE_PUMP_H_
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <semaphore>
 #include <string>
@@ -69,6 +77,15 @@ class QueuePump {
   void Start();
   // A local enqueue into this queue: wake the pump if it is waiting for work.
   void Wake();
+  // Direct dispatch: inserts `jobs` (validated by Storage) and, if this pump has free capacity
+  // and `due_count` > 0 of them are due, leases up to that many due jobs of this queue into the
+  // pump in the same storage transaction (Storage::InsertAndLease), handing them to the workers
+  // without a storage poll. Returns the insert results and, through `leased_ids`, the ids
+  // leased here. Errors are Storage's; on error nothing was inserted or leased.
+  absl::StatusOr<std::vector<InsertResult>> InsertDirect(absl::Span<const NewJob> jobs,
+                                                         size_t due_count, absl::Time now,
+                                                         std::vector<JobId>* leased_ids)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The job was cancelled through this process's Client: flag it if it runs here.
   void Cancel(JobId id) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -101,6 +118,12 @@ class QueuePump {
   void PumpLoop();
   // Leases up to `count_max` jobs into ready_; returns how many, or the storage error.
   absl::StatusOr<size_t> PumpLeaseBatch(size_t count_max) ABSL_LOCKS_EXCLUDED(mu_);
+  void LogDeadLettered(const LeaseResult& result) const;
+  // Records freshly leased jobs in leases_ (Invariant 1) and counts them buffered.
+  void AcceptLeasedLocked(const LeaseResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reserves up to `wanted` slots of free capacity for a direct dispatch: 0 before Start and
+  // once stopping.
+  size_t ReserveDirect(size_t wanted) ABSL_LOCKS_EXCLUDED(mu_);
   void PumpExtendLeases(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   size_t PumpFreeCapacity() const ABSL_LOCKS_EXCLUDED(mu_);
   void PumpWaitForCapacity(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
@@ -113,11 +136,13 @@ class QueuePump {
   void SettlerApply(std::vector<Settlement> batch) ABSL_LOCKS_EXCLUDED(mu_);
   bool SettlingOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;  // Await condition
   bool SettleRoom() const ABSL_NO_THREAD_SAFETY_ANALYSIS;          // Await condition
-  bool WorkerPop(LeasedJob* leased);
+  // Takes one buffered job from ready_ or direct_. REQUIRES: a permit was acquired for it.
+  bool WorkerPop(LeasedJob* leased) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Releases the buffered jobs it pops (not started: they get their attempt back).
   void ReleaseBuffered() ABSL_LOCKS_EXCLUDED(mu_);
   bool CapacityFreedOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;  // Await condition
+  bool NoneReserved() const ABSL_NO_THREAD_SAFETY_ANALYSIS;             // Await condition
   bool NoneRunning() const ABSL_NO_THREAD_SAFETY_ANALYSIS;              // Await condition
 
   const QueueOptions options_;       // immutable
@@ -134,11 +159,16 @@ class QueuePump {
   absl::flat_hash_map<std::pair<JobId, uint32_t>, LeaseEntry> leases_ ABSL_GUARDED_BY(mu_);
   size_t buffered_count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t running_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Capacity promised to InsertDirect calls in flight (Invariant 4).
+  size_t reserved_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Jobs leased by InsertDirect, waiting for a worker (FIFO).
+  std::deque<LeasedJob> direct_ ABSL_GUARDED_BY(mu_);
   // Settlements queued by workers for the settler; at most kSettlingMax.
   std::vector<Settlement> settling_ ABSL_GUARDED_BY(mu_);
   size_t settle_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // taken by the settler, not yet applied
   bool stop_settler_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_leasing_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;  // set by Start: direct dispatch accepted from then
   absl::Time next_extension_ ABSL_GUARDED_BY(mu_);
 
   // Set once by ShutdownRelease; read by workers (relaxed: the permits they then acquire
