@@ -32,12 +32,10 @@
 #include "absl/time/time.h"
 #include "atomizer/base/mutex.h"
 #include "atomizer/engine.h"
-#include "atomizer/log.h"
 #include "atomizer/persistence/lmdb_storage.h"
 #include "atomizer/persistence/model.h"
 #include "atomizer/persistence/retry_policy.h"
 #include "atomizer/persistence/storage.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/capturing_log_sink.h"
 #include "tests/testing/fake_clock.h"
@@ -84,7 +82,7 @@ class Gate {
 // What the handlers saw, read by the test. Thread-safe: atomics, and a Gate.
 struct Probe {
   Gate gate;
-  std::atomic<int> runs{0};                // handler calls started
+  std::atomic<int> runs{0};                // handler calls started ("block", or "flaky")
   std::atomic<bool> saw_cancelled{false};  // a handler saw JobContext::cancelled()
   std::atomic<bool> returned{false};       // a blocking handler has returned
   // The code of the handler's own JobContext::Extend after it saw cancelled() (kUnknown: none).
@@ -523,8 +521,6 @@ TEST_P(EngineClockBackendTest, FailedJobRunsAgainOnlyAfterItsBackoffElapsed) {
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(Options());
   ASSERT_TRUE(engine.ok()) << engine.status();
   engine_ = *std::move(engine);
-  std::atomic<int>& runs = probe_.runs;
-  std::atomic<uint32_t>& last_attempt = last_attempt_;
   ASSERT_TRUE(engine_->RegisterHandler("flaky", [this](JobContext& context) {
     probe_.runs.fetch_add(1);
     last_attempt_.store(context.attempt());
@@ -537,7 +533,8 @@ TEST_P(EngineClockBackendTest, FailedJobRunsAgainOnlyAfterItsBackoffElapsed) {
   }).ok());
   ASSERT_TRUE(engine_->Start().ok());
 
-  absl::StatusOr<RetryPolicy> policy = RetryPolicy::Intervals({absl::Seconds(5), absl::Seconds(20)});
+  absl::StatusOr<RetryPolicy> policy =
+      RetryPolicy::Intervals({absl::Seconds(5), absl::Seconds(20)});
   ASSERT_TRUE(policy.ok()) << policy.status();
   EnqueueOptions options;
   options.retry = *policy;
@@ -553,7 +550,7 @@ TEST_P(EngineClockBackendTest, FailedJobRunsAgainOnlyAfterItsBackoffElapsed) {
   EXPECT_EQ(job.errors[0].at, start);
   clock_.Advance(absl::Seconds(5) - absl::Milliseconds(1));
   ASSERT_NO_FATAL_FAILURE(RunMarker());
-  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(probe_.runs.load(), 1);
   EXPECT_EQ(Stored(id).status, JobStatus::kPending);
   EXPECT_EQ(Stored(id).attempts, 1u);
 
@@ -565,17 +562,17 @@ TEST_P(EngineClockBackendTest, FailedJobRunsAgainOnlyAfterItsBackoffElapsed) {
   EXPECT_EQ(job.status, JobStatus::kPending);
   EXPECT_EQ(job.attempts, 2u);
   EXPECT_EQ(job.visible_at, second_at + absl::Seconds(20));
-  EXPECT_EQ(last_attempt.load(), 2u);
+  EXPECT_EQ(last_attempt_.load(), 2u);
   clock_.Advance(absl::Seconds(20) - absl::Milliseconds(1));
   ASSERT_NO_FATAL_FAILURE(RunMarker());
-  EXPECT_EQ(runs.load(), 2);
+  EXPECT_EQ(probe_.runs.load(), 2);
   EXPECT_EQ(Stored(id).attempts, 2u);
 
   // Attempt 3 succeeds.
   clock_.Advance(absl::Milliseconds(1));
   ASSERT_TRUE(Eventually([&] { return IsDeleted(id); }));
-  EXPECT_EQ(runs.load(), 3);
-  EXPECT_EQ(last_attempt.load(), 3u);
+  EXPECT_EQ(probe_.runs.load(), 3);
+  EXPECT_EQ(last_attempt_.load(), 3u);
   const QueueRuntimeStats stats = QueueStats();
   EXPECT_EQ(stats.completed, 3u);  // two markers and the job
   EXPECT_EQ(stats.failed, 0u);
