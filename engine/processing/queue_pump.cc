@@ -135,12 +135,6 @@ bool QueuePump::SettlingOrStopping() const { return !settling_.empty() || stop_s
 
 bool QueuePump::SettleRoom() const { return stop_settler_ || settling_.size() < kSettlingMax; }
 
-size_t QueuePump::PumpFreeCapacity() const {
-  MutexLock lock(&mu_);
-  const size_t held = buffered_count_ + running_count_ + reserved_count_;
-  const size_t buffer_free = static_cast<size_t>(options_.buffer_jobs_max) - buffered_count_;
-  return std::min(capacity_ - std::min(capacity_, held), buffer_free);
-}
 
 void QueuePump::PumpWaitForCapacity(absl::Duration timeout) {
   MutexLock lock(&mu_);
@@ -157,43 +151,45 @@ void QueuePump::PumpLoop() {
     }
     const absl::Time now = environment_.clock->Now();
     PumpExtendLeases(now);
-    const size_t free = PumpFreeCapacity();
-    if (free == 0) {
+    const size_t reserved = ReserveCapacity(batch_max, /*for_hot_queue=*/true);
+    if (reserved == 0) {
       PumpWaitForCapacity(options_.visibility_timeout / 3);
       continue;
     }
     // Read the doorbell before looking, so an enqueue that lands after the lease wakes us.
     const uint32_t seen = environment_.doorbell->Sequence(options_.name);
-    absl::StatusOr<size_t> leased = PumpLeaseBatch(std::min(free, batch_max));
+    absl::StatusOr<size_t> leased = PumpLeaseBatch(reserved);
     if (!leased.ok()) {
       environment_.logger->Error("queue %s: lease failed: %s", options_.name,
                                  leased.status().ToString());
       environment_.doorbell->Wait(options_.name, seen, kErrorBackoff);
       continue;
     }
-    if (*leased == std::min(free, batch_max)) continue;  // more may be due right away
+    if (*leased == reserved) continue;  // more may be due right away
     environment_.doorbell->Wait(options_.name, seen,
                                 std::min(options_.poll_interval, options_.visibility_timeout / 3));
   }
 }
 
-absl::StatusOr<size_t> QueuePump::PumpLeaseBatch(size_t count_max) {
+absl::StatusOr<size_t> QueuePump::PumpLeaseBatch(size_t reserved) {
   const absl::Time now = environment_.clock->Now();
-  ATOMIZER_ASSIGN_OR_RETURN(
-      LeaseResult result,
+  absl::StatusOr<LeaseResult> leased =
       environment_.storage->Lease({.queue = options_.name,
                                    .now = now,
-                                   .count_max = count_max,
+                                   .count_max = reserved,
                                    .token = token_,
-                                   .visibility = options_.visibility_timeout}));
-  LogDeadLettered(result);
+                                   .visibility = options_.visibility_timeout});
   {
     MutexLock lock(&mu_);
-    AcceptLeasedLocked(result);
+    EndReservationLocked(reserved);
+    if (leased.ok()) AcceptLeasedLocked(*leased);
   }
+  if (!leased.ok()) return leased.status();
+  LeaseResult& result = *leased;
+  LogDeadLettered(result);
   const size_t leased_count = result.jobs.size();
   for (Job& job : result.jobs) {
-    // Cannot fail: free capacity was computed by this (the only producing) thread (Invariant 4).
+    // Cannot fail: the reservation kept the hot queue within buffer_jobs_max (Invariant 4).
     const absl::Status pushed = ready_.TryPush(LeasedJob{.job = std::move(job), .leased_at = now});
     ATOMIZER_CHECK(pushed.ok());
     ready_permits_.release();  // release: publishes the pushed item to the acquiring worker
@@ -217,21 +213,32 @@ void QueuePump::AcceptLeasedLocked(const LeaseResult& result) {
   ATOMIZER_CHECK(buffered_count_ + running_count_ <= capacity_);  // Invariant 4
 }
 
-size_t QueuePump::ReserveDirect(size_t wanted) {
+size_t QueuePump::ReserveCapacity(size_t wanted, bool for_hot_queue) {
   MutexLock lock(&mu_);
   if (!started_ || stop_leasing_) return 0;
   const size_t held = buffered_count_ + running_count_ + reserved_count_;
-  const size_t free = capacity_ - std::min(capacity_, held);
+  size_t free = capacity_ - std::min(capacity_, held);
+  if (for_hot_queue) {
+    // Jobs in the hot queue <= buffered_count_ + this reservation <= buffer_jobs_max.
+    const auto buffer_jobs_max = static_cast<size_t>(options_.buffer_jobs_max);
+    free = std::min(free, buffer_jobs_max - std::min(buffer_jobs_max, buffered_count_));
+  }
   const size_t reserved = std::min({wanted, free, kLeaseJobsMax});
   reserved_count_ += reserved;
   return reserved;
+}
+
+void QueuePump::EndReservationLocked(size_t reserved) {
+  ATOMIZER_CHECK(reserved_count_ >= reserved);
+  reserved_count_ -= reserved;
 }
 
 absl::StatusOr<std::vector<InsertResult>> QueuePump::InsertDirect(absl::Span<const NewJob> jobs,
                                                                   size_t due_count,
                                                                   absl::Time now,
                                                                   std::vector<JobId>* leased_ids) {
-  const size_t reserved = due_count == 0 ? 0 : ReserveDirect(due_count);
+  const size_t reserved =
+      due_count == 0 ? 0 : ReserveCapacity(due_count, /*for_hot_queue=*/false);
   if (reserved == 0) return environment_.storage->Insert(jobs, now);
   absl::StatusOr<InsertLeaseResult> result =
       environment_.storage->InsertAndLease(jobs, {.queue = options_.name,
@@ -242,8 +249,7 @@ absl::StatusOr<std::vector<InsertResult>> QueuePump::InsertDirect(absl::Span<con
   size_t delivered = 0;
   {
     MutexLock lock(&mu_);
-    ATOMIZER_CHECK(reserved_count_ >= reserved);
-    reserved_count_ -= reserved;  // in the same critical section as the delivery (see Shutdown)
+    EndReservationLocked(reserved);  // in the delivery's critical section (ShutdownStopLeasing)
     if (result.ok()) {
       ATOMIZER_CHECK(result->leased.jobs.size() <= reserved);
       AcceptLeasedLocked(result->leased);
@@ -362,10 +368,19 @@ void QueuePump::WorkerRun(LeasedJob leased) {
 }
 
 void QueuePump::WorkerSettle(Settlement settlement) {
-  MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(this, &QueuePump::SettleRoom));
-  settling_.push_back(std::move(settlement));
-  --running_count_;
+  {
+    MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &QueuePump::SettleRoom));
+    --running_count_;
+    if (!stop_settler_) {
+      settling_.push_back(std::move(settlement));
+      return;
+    }
+  }
+  // A handler that outlived shutdown (it ignored cancellation): the settler is gone, so the
+  // worker applies its own result. ShutdownRelease released the job, so it is refused as
+  // lease-lost, counted and logged.
+  SettlerApply({std::move(settlement)});
 }
 
 // The settler: runs until ShutdownRelease sets stop_settler_ and the queue is drained.
@@ -386,6 +401,8 @@ void QueuePump::SettlerLoop() {
       settle_in_flight_ = batch.size();
     }
     SettlerApply(std::move(batch));
+    MutexLock lock(&mu_);
+    settle_in_flight_ = 0;
   }
 }
 
@@ -416,7 +433,6 @@ void QueuePump::SettlerApply(std::vector<Settlement> batch) {
   for (const Settlement& settlement : batch) {
     leases_.erase(std::make_pair(settlement.id, settlement.epoch));  // Invariant 3
   }
-  settle_in_flight_ = 0;
 }
 
 void QueuePump::ReleaseBuffered() {
@@ -494,6 +510,9 @@ bool QueuePump::ShutdownRelease(absl::Time deadline) {
   stop_workers_.store(true, std::memory_order_release);  // pairs with the workers' acquire
   ready_permits_.release(options_.parallelism);
   ReleaseBuffered();  // anything a worker had not yet taken
+  // Workers are joined while the settler still runs, so that a handler returning now is
+  // settled (not released and run again).
+  const bool all_joined = ShutdownJoinWorkers(deadline);
   {
     MutexLock lock(&mu_);
     stop_settler_ = true;  // the settler applies what is queued, then returns
@@ -514,6 +533,10 @@ bool QueuePump::ShutdownRelease(absl::Time deadline) {
                                  started.size(), released.status().ToString());
     }
   }
+  return all_joined;
+}
+
+bool QueuePump::ShutdownJoinWorkers(absl::Time deadline) {
   // Idle workers exit at once on their permit; a worker still inside a handler that ignores
   // cancellation is waited for until `deadline`, then left to the destructor.
   bool all_joined = true;

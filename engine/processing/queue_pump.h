@@ -95,9 +95,10 @@ class QueuePump {
   bool ShutdownAwaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   // Step 4: flags every running job cancelled.
   void ShutdownCancelRunning() ABSL_LOCKS_EXCLUDED(mu_);
-  // Step 5: stops the workers and releases every job still leased by exact token, then joins
-  // the workers, waiting until `deadline` (clock time) for those still in a handler. Returns
-  // whether every worker was joined (the destructor joins the others).
+  // Step 5: stops the workers and joins those that return by `deadline` (clock time) while the
+  // settler still applies their results; then stops the settler and releases every job still
+  // leased by exact token. Returns whether every worker was joined (the destructor joins the
+  // others and applies their late results, which are refused as lease-lost).
   bool ShutdownRelease(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& queue() const { return options_.name; }
@@ -116,16 +117,19 @@ class QueuePump {
   class Context;
 
   void PumpLoop();
-  // Leases up to `count_max` jobs into ready_; returns how many, or the storage error.
-  absl::StatusOr<size_t> PumpLeaseBatch(size_t count_max) ABSL_LOCKS_EXCLUDED(mu_);
+  // Leases up to `reserved` jobs into ready_ and ends that reservation; returns how many, or
+  // the storage error.
+  absl::StatusOr<size_t> PumpLeaseBatch(size_t reserved) ABSL_LOCKS_EXCLUDED(mu_);
   void LogDeadLettered(const LeaseResult& result) const;
   // Records freshly leased jobs in leases_ (Invariant 1) and counts them buffered.
   void AcceptLeasedLocked(const LeaseResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Reserves up to `wanted` slots of free capacity for a direct dispatch: 0 before Start and
-  // once stopping.
-  size_t ReserveDirect(size_t wanted) ABSL_LOCKS_EXCLUDED(mu_);
+  // Reserves up to `wanted` (<= kLeaseJobsMax) slots of free capacity for one lease, so that
+  // concurrent leases (the pump's and direct dispatches) never overfill the pump (Invariant
+  // 4): 0 before Start and once stopping. `for_hot_queue`: the jobs go to ready_, so the
+  // reservation also keeps ready_ within buffer_jobs_max.
+  size_t ReserveCapacity(size_t wanted, bool for_hot_queue) ABSL_LOCKS_EXCLUDED(mu_);
+  void EndReservationLocked(size_t reserved) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PumpExtendLeases(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
-  size_t PumpFreeCapacity() const ABSL_LOCKS_EXCLUDED(mu_);
   void PumpWaitForCapacity(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   void WorkerLoop();
@@ -139,6 +143,8 @@ class QueuePump {
   // Takes one buffered job from ready_ or direct_. REQUIRES: a permit was acquired for it.
   bool WorkerPop(LeasedJob* leased) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Joins the workers that return by `deadline`; true if all did.
+  bool ShutdownJoinWorkers(absl::Time deadline);
   // Releases the buffered jobs it pops (not started: they get their attempt back).
   void ReleaseBuffered() ABSL_LOCKS_EXCLUDED(mu_);
   bool CapacityFreedOrStopping() const ABSL_NO_THREAD_SAFETY_ANALYSIS;  // Await condition
@@ -159,7 +165,7 @@ class QueuePump {
   absl::flat_hash_map<std::pair<JobId, uint32_t>, LeaseEntry> leases_ ABSL_GUARDED_BY(mu_);
   size_t buffered_count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t running_count_ ABSL_GUARDED_BY(mu_) = 0;
-  // Capacity promised to InsertDirect calls in flight (Invariant 4).
+  // Capacity promised to leases in flight: the pump's and InsertDirect's (Invariant 4).
   size_t reserved_count_ ABSL_GUARDED_BY(mu_) = 0;
   // Jobs leased by InsertDirect, waiting for a worker (FIFO).
   std::deque<LeasedJob> direct_ ABSL_GUARDED_BY(mu_);

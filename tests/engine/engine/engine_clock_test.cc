@@ -490,12 +490,10 @@ TEST_P(EngineClockBackendTest, StopGivesUpOnAHandlerThatIgnoresCancellationAndTh
 // cancellation is "refused as lease-lost", and Stats' lease_lost counts "settlements refused
 // because the lease had moved on".
 //
-// DISABLED: engine bug. QueuePump::ShutdownRelease stops and joins the settler thread before the
-// straggler returns; WorkerSettle then queues the late settlement into settling_, where nobody
-// ever applies it. It never reaches Storage::Settle, so it is neither counted in lease_lost nor
-// logged as lease lost (the stored job is still safe: it was released, so the settlement would be
-// refused anyway). With the bug this test fails at its hang guard (about 20 s).
-TEST_P(EngineClockBackendTest, DISABLED_LateResultAfterStopGaveUpIsCountedAsLeaseLost) {
+// Regression: QueuePump::ShutdownRelease used to stop the settler before such a straggler
+// returned, and its late settlement was queued where nobody applied it (never counted, never
+// logged). Now the straggler's worker applies it itself once the settler is gone.
+TEST_P(EngineClockBackendTest, LateResultAfterStopGaveUpIsCountedAsLeaseLost) {
   ASSERT_NO_FATAL_FAILURE(Start(OnCancel::kIgnore));
   std::future<absl::Status> stop;
   const JobId running = StartStopWithABlockedHandler(&stop);
