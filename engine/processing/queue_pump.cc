@@ -261,6 +261,7 @@ absl::StatusOr<std::vector<InsertResult>> QueuePump::InsertDirect(absl::Span<con
     }
   }
   if (!result.ok()) return result.status();
+  dispatched_directly_count_.fetch_add(delivered, std::memory_order_relaxed);
   LogDeadLettered(result->leased);
   // Release: publishes the direct_ entries (through mu_ as well) to the acquiring workers.
   if (delivered > 0) ready_permits_.release(static_cast<std::ptrdiff_t>(delivered));
@@ -556,6 +557,7 @@ bool QueuePump::ShutdownJoinWorkers(absl::Time deadline) {
 
 void QueuePump::FillStats(QueueRuntimeStats* stats) const {
   stats->lease_lost = lease_lost_count_.load(std::memory_order_relaxed);
+  stats->dispatched_directly = dispatched_directly_count_.load(std::memory_order_relaxed);
   const auto fill = [](const LatencyHistogram& histogram, LatencySummary* summary) {
     const auto snapshot = histogram.Snapshot();
     *summary = LatencySummary{.count = snapshot.count,

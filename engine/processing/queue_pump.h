@@ -184,6 +184,7 @@ class QueuePump {
   // Statistics: relaxed counters, read racily by FillStats (stale values are fine).
   std::atomic<uint64_t> completed_count_{0};
   std::atomic<uint64_t> lease_lost_count_{0};
+  std::atomic<uint64_t> dispatched_directly_count_{0};
   LatencyHistogram enqueue_to_start_;
   LatencyHistogram run_time_;
 

@@ -24,6 +24,9 @@ struct QueueRuntimeStats {
   double completed_per_second = 0;
   uint64_t rescued = 0;            // jobs released from dead or stale peers by this process
   uint64_t lease_lost = 0;         // settlements refused because the lease had moved on
+  // Jobs leased in their own enqueue's transaction by this process (direct dispatch: a due
+  // job enqueued here into a queue served here, with free capacity, skips the storage poll).
+  uint64_t dispatched_directly = 0;
   LatencySummary enqueue_to_start;
   LatencySummary run_time;
 };

@@ -38,6 +38,7 @@
 #include "atomizer/persistence/storage.h"
 #include "gtest/gtest.h"
 #include "tests/testing/capturing_log_sink.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
@@ -50,34 +51,8 @@ constexpr absl::Duration kStopBudget = absl::Seconds(10);
 constexpr absl::Duration kStopGrace = absl::Seconds(1);  // kStopBudget / 10
 constexpr char kQueue[] = "default";
 
-// Polls `done` until it holds. The bound (about 20 s of real time) only guards against a hang;
-// it is not a timing claim.
-template <typename Predicate>
-bool Eventually(Predicate done) {
-  for (int i = 0; i < 20'000; ++i) {
-    if (done()) return true;
-    SystemClock().SleepFor(absl::Milliseconds(1));
-  }
-  return done();
-}
-
-// A one-way gate the test opens to let blocked handlers return.
-// Thread-safe: all methods may be called concurrently.
-class Gate {
- public:
-  void Open() {
-    MutexLock lock(&mu_);
-    open_ = true;
-  }
-  bool IsOpen() const {
-    MutexLock lock(&mu_);
-    return open_;
-  }
-
- private:
-  mutable Mutex mu_;
-  bool open_ ABSL_GUARDED_BY(mu_) = false;
-};
+using ::atomizer::testing::Eventually;
+using ::atomizer::testing::Gate;
 
 // What the handlers saw, read by the test. Thread-safe: atomics, and a Gate.
 struct Probe {

@@ -12,6 +12,7 @@
 #include "atomizer/engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/temp_dir.h"
 
 namespace atomizer {
@@ -19,15 +20,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Polls `done` until it holds; the deadline is only a guard against a hang, not a timing claim.
-template <typename Predicate>
-bool Eventually(Predicate done) {
-  for (int i = 0; i < 20'000; ++i) {
-    if (done()) return true;
-    SystemClock().SleepFor(absl::Milliseconds(1));
-  }
-  return done();
-}
+using ::atomizer::testing::Eventually;
 
 EngineOptions FastOptions(const std::string& lmdb_path) {
   EngineOptions options;
