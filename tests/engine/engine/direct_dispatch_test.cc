@@ -117,20 +117,23 @@ TEST_P(DirectDispatchTest, TheEnqueueReturnsWithTheJobAlreadyLeased) {
   EXPECT_EQ(Stats().dispatched_directly, 1u);
 }
 
+// The pump's own pass (right after Start) may hold a reservation of one slot while the test
+// enqueues, so how many of the first two jobs are dispatched directly is 1 or 2; what cannot
+// vary is that the pump never holds more than its capacity and that the rest wait.
 TEST_P(DirectDispatchTest, AFullPumpLeavesTheJobToThePollAfterCapacityFrees) {
   ASSERT_NO_FATAL_FAILURE(Open());
   ASSERT_TRUE(engine_->Start().ok());
-  const JobId running = Enqueue();
-  const JobId buffered = Enqueue();
-  const JobId waiting = Enqueue();  // capacity 2 is taken: plain insert, doorbell rung
-  ASSERT_TRUE(Eventually([&] { return started_.load() == 1; }));
-  EXPECT_EQ(StatusOf(running), JobStatus::kProcessing);
-  EXPECT_EQ(StatusOf(buffered), JobStatus::kProcessing);
-  EXPECT_EQ(StatusOf(waiting), JobStatus::kPending);
-  EXPECT_EQ(Stats().dispatched_directly, 2u);
+  std::vector<JobId> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Enqueue());
+  ASSERT_TRUE(Eventually([&] { return started_.load() == 1 && Stats().processing == 2; }));
+  EXPECT_EQ(StatusOf(ids[0]), JobStatus::kProcessing);  // always direct: see above
+  EXPECT_EQ(Stats().pending, 1u);
+  const uint64_t direct = Stats().dispatched_directly;
+  EXPECT_GE(direct, 1u);
+  EXPECT_LE(direct, 2u);
   gate_.Open();
   EXPECT_TRUE(Eventually([&] { return Stats().completed == 3; }));
-  EXPECT_EQ(Stats().dispatched_directly, 2u);  // the third was leased by the pump
+  EXPECT_EQ(Stats().dispatched_directly, direct);  // the rest were leased by the pump
   EXPECT_EQ(leased_here_at_epoch_1_.load(), 3);
 }
 
@@ -148,7 +151,7 @@ TEST_P(DirectDispatchTest, DelayedJobsOtherQueuesAndAnUnstartedEngineAreNotDispa
   EXPECT_EQ(Stats().dispatched_directly, 0u);
 }
 
-TEST_P(DirectDispatchTest, ABatchDispatchesUpToTheFreeCapacityInOrder) {
+TEST_P(DirectDispatchTest, ABatchDispatchesAtMostTheFreeCapacityInLeaseOrder) {
   ASSERT_NO_FATAL_FAILURE(Open());
   ASSERT_TRUE(engine_->Start().ok());
   std::vector<JobSpec> specs(5, JobSpec{.type = "block", .options = {.queue = kQueue}});
@@ -156,11 +159,16 @@ TEST_P(DirectDispatchTest, ABatchDispatchesUpToTheFreeCapacityInOrder) {
   auto ids = engine_->client().EnqueueBatch(specs);
   ASSERT_TRUE(ids.ok()) << ids.status();
   ASSERT_EQ(ids->size(), 5u);
-  EXPECT_EQ(Stats().dispatched_directly, 2u);
+  // The first job in lease order is always dispatched (a pump pass in flight reserves at most
+  // one of the two slots); the pump never holds more than two.
   EXPECT_EQ(StatusOf((*ids)[0]), JobStatus::kProcessing);
+  const uint64_t direct = Stats().dispatched_directly;
+  EXPECT_GE(direct, 1u);
+  EXPECT_LE(direct, 2u);
+  ASSERT_TRUE(Eventually([&] { return Stats().processing == 2; }));
   EXPECT_EQ(StatusOf((*ids)[1]), JobStatus::kProcessing);
   EXPECT_EQ(StatusOf((*ids)[2]), JobStatus::kPending);
-  EXPECT_EQ(StatusOf((*ids)[4]), JobStatus::kPending);
+  EXPECT_EQ(StatusOf((*ids)[3]), JobStatus::kPending);
   gate_.Open();
   EXPECT_TRUE(Eventually([&] { return Stats().completed == 4; }));
   EXPECT_EQ(StatusOf((*ids)[4]), JobStatus::kPending);  // nobody serves that queue here
