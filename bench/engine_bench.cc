@@ -15,10 +15,9 @@
 // forked before the parent opens the environment, because LMDB forbids carrying an open
 // environment across fork (DESIGN §4), and the parent reaps every child before the run ends.
 //
-// Times: latencies use CLOCK_MONOTONIC, read with clock_gettime. It never jumps and is one
-// clock for every process on the host, so a producer can put its enqueue time in the payload and
-// a worker process can subtract it. (atomizer::Clock is UTC wall time, and check-layering allows
-// std::chrono's now() only in engine/clock.cc.)
+// Times: latencies use CLOCK_MONOTONIC (bench_harness::MonotonicNanos), one clock for every
+// process on the host, so a producer puts its enqueue time in the payload and a worker process
+// subtracts it. The process machinery is in bench/process_harness.h.
 //
 // Thread safety: the benchmark functions run on the main thread (each registers one thread);
 // they start their own producer threads and join them before returning. Settings() is written
@@ -27,14 +26,7 @@
 // Determinism: no randomness except the gaps between latency samples, drawn from a generator
 // seeded with --engine_bench_seed (fixed default).
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,7 +36,6 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
@@ -52,7 +43,6 @@
 #include <random>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -72,9 +62,17 @@
 #include "atomizer/log.h"
 #include "atomizer/options.h"
 #include "atomizer/stats.h"
+#include "bench/process_harness.h"
 
 namespace atomizer {
 namespace {
+
+using bench_harness::MonotonicNanos;
+using bench_harness::SharedCounter;
+using bench_harness::TempDirectory;
+using bench_harness::WorkerFleet;
+using bench_harness::WorkerRecord;
+using bench_harness::WriteRecord;
 
 constexpr char kQueueName[] = "bench";
 constexpr char kJobType[] = "bench.job";
@@ -168,17 +166,6 @@ absl::Status ParseSettings(int* argc, char** argv) {
 
 // ---- Small helpers --------------------------------------------------------------------------
 
-// CLOCK_MONOTONIC in nanoseconds (see "Times" above).
-int64_t MonotonicNanos() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-}
-
-absl::Status ErrnoError(absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
 const char* DurabilityName(Durability durability) {
   return durability == Durability::kSync ? "sync" : "nosync";
 }
@@ -253,33 +240,6 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path,
   options.log_sink = &QuietLogSink();
   return Engine::Open(std::move(options));
 }
-
-// A fresh directory under $TMPDIR (default /tmp); the destructor removes it and everything in
-// it. The LMDB environment goes in environment() = path() + "/env".
-// Thread-compatible. Owned by one benchmark run.
-class TempDirectory {
- public:
-  static absl::StatusOr<std::unique_ptr<TempDirectory>> Create() {
-    const char* parent = getenv("TMPDIR");
-    std::string path = absl::StrCat(parent != nullptr && *parent != '\0' ? parent : "/tmp",
-                                    "/atomizer-engine-bench-XXXXXX");
-    if (mkdtemp(path.data()) == nullptr) return ErrnoError(absl::StrCat("mkdtemp ", path));
-    return std::unique_ptr<TempDirectory>(new TempDirectory(std::move(path)));
-  }
-  ~TempDirectory() {
-    std::error_code error;
-    std::filesystem::remove_all(path_, error);  // best effort: it is under $TMPDIR
-  }
-  TempDirectory(const TempDirectory&) = delete;
-  TempDirectory& operator=(const TempDirectory&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string environment() const { return path_ + "/env"; }
-
- private:
-  explicit TempDirectory(std::string path) : path_(std::move(path)) {}
-  const std::string path_;
-};
 
 // What a latency run measures per job, in nanoseconds.
 struct LatencySamples {
@@ -645,23 +605,6 @@ constexpr std::pair<WorkerRole, const char*> kRoleNames[] = {
     {WorkerRole::kVictim, "victim"},
     {WorkerRole::kSurvivor, "survivor"}};
 
-// One report from a worker to the parent. Written with one write(2) of 32 bytes: writes of up to
-// PIPE_BUF bytes to a pipe are atomic, so the records of several workers never interleave.
-struct WorkerRecord {
-  enum Kind : int32_t { kReady = 1, kStarted = 2, kAllDone = 3 };
-  int32_t kind = 0;
-  int32_t worker_index = 0;
-  int64_t seq = 0;         // kStarted: the job's sequence number (from its payload)
-  int64_t time_ns = 0;     // CLOCK_MONOTONIC of the event
-  int64_t latency_ns = 0;  // kStarted: time_ns - the enqueue time in the payload
-};
-static_assert(sizeof(WorkerRecord) == 32);
-static_assert(sizeof(WorkerRecord) <= PIPE_BUF);
-
-bool WriteRecord(int fd, const WorkerRecord& record) {
-  return ::write(fd, &record, sizeof(record)) == static_cast<ssize_t>(sizeof(record));
-}
-
 // What a worker process is told on its command line.
 struct WorkerConfig {
   WorkerRole role = WorkerRole::kLatency;
@@ -671,8 +614,8 @@ struct WorkerConfig {
   QueueOptions queue;        // name, parallelism, buffer_jobs_max, lease_batch_max are passed
   std::string counter_path;  // kThroughput: the shared completion counter
   int64_t total_jobs = 0;    // kThroughput: the run's job count
-  int result_fd = -1;        // the write end of the result pipe
-  int control_fd = -1;       // kSurvivor: Start() waits for one byte here
+  int result_fd = -1;        // the write end of the result pipe (added by WorkerFleet::Spawn)
+  int control_fd = -1;       // kSurvivor: Start() waits for one byte here (ditto)
 };
 
 std::vector<std::string> WorkerArguments(const WorkerConfig& config) {
@@ -690,9 +633,7 @@ std::vector<std::string> WorkerArguments(const WorkerConfig& config) {
           absl::StrCat("--buffer=", config.queue.buffer_jobs_max),
           absl::StrCat("--lease_batch=", config.queue.lease_batch_max),
           absl::StrCat("--counter=", config.counter_path),
-          absl::StrCat("--total=", config.total_jobs),
-          absl::StrCat("--result_fd=", config.result_fd),
-          absl::StrCat("--control_fd=", config.control_fd)};
+          absl::StrCat("--total=", config.total_jobs)};
 }
 
 absl::StatusOr<WorkerConfig> ParseWorkerArguments(int argc, char** argv) {
@@ -723,49 +664,6 @@ absl::StatusOr<WorkerConfig> ParseWorkerArguments(int argc, char** argv) {
   config.counter_path = flags["counter"];
   return config;
 }
-
-// A job counter shared by the worker processes of one run: an int64 at the start of a file
-// mapped MAP_SHARED by each of them. Lock-free atomics are address-free, so they work across
-// processes on one mapping.
-// Thread-safe: all methods may be called concurrently (from any process).
-// Ownership: each process maps the file once; the mapping lives until the object is destroyed.
-class SharedCounter {
- public:
-  static_assert(std::atomic_ref<int64_t>::is_always_lock_free);
-
-  // Creates the zeroed file (the parent does this before spawning workers).
-  static absl::Status CreateFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoError(absl::StrCat("create ", path));
-    const bool sized = ::ftruncate(fd, kFileBytes) == 0;
-    ::close(fd);
-    return sized ? absl::OkStatus() : ErrnoError(absl::StrCat("ftruncate ", path));
-  }
-
-  static absl::StatusOr<std::unique_ptr<SharedCounter>> Map(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return ErrnoError(absl::StrCat("open ", path));
-    void* mapped = ::mmap(nullptr, kFileBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);  // the mapping keeps the file
-    if (mapped == MAP_FAILED) return ErrnoError(absl::StrCat("mmap ", path));
-    return std::unique_ptr<SharedCounter>(new SharedCounter(static_cast<int64_t*>(mapped)));
-  }
-
-  ~SharedCounter() { ::munmap(value_, kFileBytes); }
-  SharedCounter(const SharedCounter&) = delete;
-  SharedCounter& operator=(const SharedCounter&) = delete;
-
-  // Adds one and returns the new total. Relaxed: only the total matters; the parent learns of
-  // the last job through the pipe, not through this memory.
-  int64_t Increment() {
-    return std::atomic_ref<int64_t>(*value_).fetch_add(1, std::memory_order_relaxed) + 1;
-  }
-
- private:
-  static constexpr size_t kFileBytes = 4096;  // one page
-  explicit SharedCounter(int64_t* value) : value_(value) {}
-  int64_t* const value_;  // page-aligned, so aligned for atomic_ref
-};
 
 // The handler of a worker process, by role.
 Handler MakeWorkerHandler(const WorkerConfig& config, SharedCounter* counter) {
@@ -842,190 +740,6 @@ int RunWorker(int argc, char** argv) {
   return 0;
 }
 
-// Runs in the forked child until execv. Only async-signal-safe calls: the parent has threads.
-[[noreturn]] void ExecWorker(pid_t parent, const WorkerConfig& config, char** argv) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark (survives execv)
-  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
-  ::fcntl(config.result_fd, F_SETFD, 0);    // inherit the result pipe across execv
-  if (config.control_fd >= 0) ::fcntl(config.control_fd, F_SETFD, 0);
-  ::execv("/proc/self/exe", argv);
-  ::_exit(127);
-}
-
-// The worker processes of one run and the pipe they report through.
-// Thread-hostile: use from one thread only, the benchmark's main thread (PR_SET_PDEATHSIG is
-// tied to the thread that forked, and the main thread lives until exit).
-// Ownership: the destructor SIGKILLs and reaps every child still running, so no path (error or
-// not) leaves a process behind.
-class WorkerFleet {
- public:
-  static absl::StatusOr<std::unique_ptr<WorkerFleet>> Create() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
-    return std::unique_ptr<WorkerFleet>(new WorkerFleet(fds[0], fds[1]));
-  }
-
-  ~WorkerFleet() {
-    for (Child& child : children_) {
-      if (!child.reaped) {
-        ::kill(child.pid, SIGKILL);
-        Reap(child, /*block=*/true);
-      }
-      if (child.control_fd >= 0) ::close(child.control_fd);
-    }
-    ::close(read_fd_);
-    ::close(write_fd_);
-  }
-  WorkerFleet(const WorkerFleet&) = delete;
-  WorkerFleet& operator=(const WorkerFleet&) = delete;
-
-  // Forks and re-executes this binary as worker `config.worker_index` (the fd fields are filled
-  // in here). with_control: the worker starts its engine only after Release.
-  absl::Status Spawn(WorkerConfig config, bool with_control) {
-    int control[2] = {-1, -1};
-    if (with_control && ::pipe2(control, O_CLOEXEC) != 0) return ErrnoError("pipe2");
-    config.result_fd = write_fd_;
-    config.control_fd = control[0];
-    // Built before fork: the child may not allocate.
-    std::vector<std::string> arguments = WorkerArguments(config);
-    std::vector<char*> argv;
-    for (std::string& argument : arguments) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) ExecWorker(parent, config, argv.data());
-    if (control[0] >= 0) ::close(control[0]);
-    if (pid < 0) {
-      if (control[1] >= 0) ::close(control[1]);
-      return ErrnoError("fork");
-    }
-    children_.push_back(Child{.pid = pid, .control_fd = control[1]});
-    return absl::OkStatus();
-  }
-
-  // The next record from any worker. DeadlineExceeded after `timeout`; Unavailable if a worker
-  // that was not killed on purpose exited.
-  absl::StatusOr<WorkerRecord> Next(absl::Duration timeout) {
-    const int64_t deadline_ns = MonotonicNanos() + absl::ToInt64Nanoseconds(timeout);
-    while (buffer_.size() < sizeof(WorkerRecord)) {
-      const int64_t left_ns = deadline_ns - MonotonicNanos();
-      if (left_ns <= 0) return absl::DeadlineExceededError("no report from the workers");
-      ATOMIZER_RETURN_IF_ERROR(CheckChildrenAlive());
-      // Slices of at most 100 ms, so that a dead worker is noticed while waiting.
-      pollfd readable{.fd = read_fd_, .events = POLLIN, .revents = 0};
-      const int ready = ::poll(&readable, 1, static_cast<int>(std::min<int64_t>(
-                                                 100, left_ns / 1'000'000 + 1)));
-      if (ready < 0 && errno != EINTR) return ErrnoError("poll");
-      if (ready <= 0) continue;
-      char chunk[4096];
-      const ssize_t got = ::read(read_fd_, chunk, sizeof(chunk));
-      if (got < 0 && errno != EINTR) return ErrnoError("read");
-      if (got > 0) buffer_.append(chunk, static_cast<size_t>(got));
-    }
-    WorkerRecord record;
-    std::memcpy(&record, buffer_.data(), sizeof(record));
-    buffer_.erase(0, sizeof(record));
-    return record;
-  }
-
-  // Waits for `count` kReady records (other records before them are an error).
-  absl::Status AwaitReady(int count) {
-    for (int i = 0; i < count; ++i) {
-      ATOMIZER_ASSIGN_OR_RETURN(const WorkerRecord record, Next(kReadyTimeout));
-      if (record.kind != WorkerRecord::kReady) {
-        return absl::InternalError(absl::StrCat("expected ready, got kind ", record.kind));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // Lets worker `index` (spawned with_control) start its engine.
-  absl::Status Release(int index) {
-    const char go = 'g';
-    if (::write(children_.at(index).control_fd, &go, 1) != 1) return ErrnoError("control");
-    return absl::OkStatus();
-  }
-
-  // SIGKILLs worker `index` and reaps it.
-  void Kill(int index) {
-    Child& child = children_.at(index);
-    child.killed = true;
-    ::kill(child.pid, SIGKILL);
-    Reap(child, /*block=*/true);
-  }
-
-  // SIGTERMs every living worker and reaps them, SIGKILLing any still there after `timeout`.
-  // Internal if a worker (not killed on purpose) exited other than with status 0.
-  absl::Status Shutdown(absl::Duration timeout) {
-    for (Child& child : children_) {
-      if (!child.reaped) ::kill(child.pid, SIGTERM);
-    }
-    const int64_t deadline_ns = MonotonicNanos() + absl::ToInt64Nanoseconds(timeout);
-    for (Child& child : children_) {
-      // Bounded by the deadline; a graceful Stop takes milliseconds.
-      while (!child.reaped && !Reap(child, /*block=*/false) && MonotonicNanos() < deadline_ns) {
-        SystemClock().SleepFor(absl::Milliseconds(5));
-      }
-      if (!child.reaped) {
-        ::kill(child.pid, SIGKILL);
-        Reap(child, /*block=*/true);
-      }
-    }
-    return CheckExits();
-  }
-
- private:
-  struct Child {
-    pid_t pid = -1;
-    int control_fd = -1;  // the write end of its control pipe, or -1
-    bool killed = false;  // SIGKILLed on purpose (Kill)
-    bool reaped = false;
-    int wait_status = 0;
-  };
-
-  WorkerFleet(int read_fd, int write_fd) : read_fd_(read_fd), write_fd_(write_fd) {}
-
-  // Collects `child`'s exit status if it has exited (waits for it if `block`).
-  static bool Reap(Child& child, bool block) {
-    pid_t got = 0;
-    do {
-      got = ::waitpid(child.pid, &child.wait_status, block ? 0 : WNOHANG);
-    } while (got < 0 && errno == EINTR);
-    if (got == child.pid || (got < 0 && errno == ECHILD)) child.reaped = true;
-    return child.reaped;
-  }
-
-  static bool ExitedCleanly(const Child& child) {
-    return child.killed || (WIFEXITED(child.wait_status) && WEXITSTATUS(child.wait_status) == 0);
-  }
-
-  absl::Status CheckChildrenAlive() {
-    for (size_t i = 0; i < children_.size(); ++i) {
-      Child& child = children_[i];
-      if (!child.killed && (child.reaped || Reap(child, /*block=*/false))) {
-        return absl::UnavailableError(
-            absl::StrCat("worker ", i, " exited early (wait status ", child.wait_status, ")"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status CheckExits() const {
-    for (size_t i = 0; i < children_.size(); ++i) {
-      if (!ExitedCleanly(children_[i])) {
-        return absl::InternalError(absl::StrCat("worker ", i, " ended with wait status ",
-                                                children_[i].wait_status));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  const int read_fd_;   // Immutable after construction; owned.
-  const int write_fd_;  // Immutable after construction; owned; passed to every worker.
-  std::vector<Child> children_;
-  std::string buffer_;  // bytes read from the pipe that do not yet make a whole record
-};
-
 // ---- Multi-process latency ------------------------------------------------------------------
 
 // A worker process (default queue options) and this process as producer; one job at a time.
@@ -1033,12 +747,12 @@ class WorkerFleet {
 absl::StatusOr<LatencySamples> RunProcessLatencyOnce(Durability durability) {
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<TempDirectory> directory, TempDirectory::Create());
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<WorkerFleet> fleet, WorkerFleet::Create());
-  ATOMIZER_RETURN_IF_ERROR(fleet->Spawn({.role = WorkerRole::kLatency,
-                                         .path = directory->environment(),
-                                         .durability = durability,
-                                         .queue = DefaultQueue()},
+  ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(WorkerArguments({.role = WorkerRole::kLatency,
+                                                          .path = directory->environment(),
+                                                          .durability = durability,
+                                                          .queue = DefaultQueue()}),
                                         /*with_control=*/false));
-  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1));
+  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1, kReadyTimeout));
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<Engine> producer,
                             OpenEngine(directory->environment(), durability, std::nullopt));
   GapSequence gaps;
@@ -1088,16 +802,16 @@ absl::StatusOr<double> RunProcessThroughputOnce(Durability durability, int worke
   ATOMIZER_RETURN_IF_ERROR(SharedCounter::CreateFile(counter_path));
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<WorkerFleet> fleet, WorkerFleet::Create());
   for (int i = 0; i < worker_count; ++i) {
-    ATOMIZER_RETURN_IF_ERROR(fleet->Spawn({.role = WorkerRole::kThroughput,
-                                           .worker_index = i,
-                                           .path = directory->environment(),
-                                           .durability = durability,
-                                           .queue = queue,
-                                           .counter_path = counter_path,
-                                           .total_jobs = Settings().jobs},
+    ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(WorkerArguments({.role = WorkerRole::kThroughput,
+                                                            .worker_index = i,
+                                                            .path = directory->environment(),
+                                                            .durability = durability,
+                                                            .queue = queue,
+                                                            .counter_path = counter_path,
+                                                            .total_jobs = Settings().jobs}),
                                           /*with_control=*/false));
   }
-  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(worker_count));
+  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(worker_count, kReadyTimeout));
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<Engine> producer,
                             OpenEngine(directory->environment(), durability, std::nullopt));
   const Production production =
@@ -1165,11 +879,12 @@ absl::StatusOr<KillResult> RunKillOnce(absl::Duration pre_kill) {
                       .path = directory->environment(),
                       .durability = Durability::kSync,
                       .queue = DefaultQueue()};
-  ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(worker, /*with_control=*/false));
+  ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(WorkerArguments(worker), /*with_control=*/false));
   worker.role = WorkerRole::kSurvivor;
   worker.worker_index = 1;
-  ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(worker, /*with_control=*/true));
-  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1));  // the victim; the survivor waits for Release
+  ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(WorkerArguments(worker), /*with_control=*/true));
+  // The victim; the survivor waits for Release.
+  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1, kReadyTimeout));
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<Engine> producer,
                             OpenEngine(directory->environment(), Durability::kSync, std::nullopt));
   const int64_t job_count = Settings().kill_jobs;
@@ -1181,7 +896,7 @@ absl::StatusOr<KillResult> RunKillOnce(absl::Duration pre_kill) {
   // Every job runs in the victim (it is the only started worker) before the survivor starts.
   ATOMIZER_RETURN_IF_ERROR(AwaitStarts(*fleet, 0, job_count, kJobStartTimeout).status());
   ATOMIZER_RETURN_IF_ERROR(fleet->Release(1));
-  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1));
+  ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1, kReadyTimeout));
   SystemClock().SleepFor(pre_kill);
   const int64_t killed_ns = MonotonicNanos();
   fleet->Kill(0);
