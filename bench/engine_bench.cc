@@ -91,8 +91,8 @@ constexpr absl::Duration kShutdownTimeout = absl::Seconds(20);
 
 // The --engine_bench_* flags (see ParseSettings and bench/README.md).
 struct BenchSettings {
-  int64_t jobs = 100'000;        // Throughput/{batch,async} and ThroughputProcesses
-  int64_t sync_jobs = 10'000;    // Throughput/sync: one commit serves at most two jobs there
+  int64_t jobs = 100'000;      // Throughput/{batch,async} and ThroughputProcesses
+  int64_t sync_jobs = 10'000;  // Throughput/sync: one commit serves at most two jobs there
   int64_t latency_samples = 2'000;
   int64_t gap_us = 200;          // mean pause between latency samples (uniform in [gap/2, 3gap/2])
   int64_t batch_jobs = 256;      // jobs per EnqueueBatch
@@ -125,12 +125,15 @@ absl::Status ApplySetting(absl::string_view name, absl::string_view value) {
     settings.queue_shape = shape;
     return absl::OkStatus();
   }
-  const std::map<std::string, int64_t*> numbers = {
-      {"jobs", &settings.jobs},          {"sync_jobs", &settings.sync_jobs},
-      {"latency_samples", &settings.latency_samples}, {"gap_us", &settings.gap_us},
-      {"batch", &settings.batch_jobs},   {"async_window", &settings.async_window},
-      {"kill_jobs", &settings.kill_jobs}, {"kills", &settings.kills},
-      {"timeout_s", &settings.timeout_s}};
+  const std::map<std::string, int64_t*> numbers = {{"jobs", &settings.jobs},
+                                                   {"sync_jobs", &settings.sync_jobs},
+                                                   {"latency_samples", &settings.latency_samples},
+                                                   {"gap_us", &settings.gap_us},
+                                                   {"batch", &settings.batch_jobs},
+                                                   {"async_window", &settings.async_window},
+                                                   {"kill_jobs", &settings.kill_jobs},
+                                                   {"kills", &settings.kills},
+                                                   {"timeout_s", &settings.timeout_s}};
   if (name == "seed") {
     return absl::SimpleAtoi(value, &settings.seed) ? absl::OkStatus()
                                                    : absl::InvalidArgumentError("seed");
@@ -229,8 +232,7 @@ QueueOptions DefaultQueue() {
 
 // Opens an engine on the environment at `path` with default options, except `durability`, the
 // quiet log sink and, if given, one queue. No queue: a producer-only engine.
-absl::StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path,
-                                                   Durability durability,
+absl::StatusOr<std::unique_ptr<Engine>> OpenEngine(const std::string& path, Durability durability,
                                                    const std::optional<QueueOptions>& queue) {
   EngineOptions options;
   options.lmdb.path = path;
@@ -363,6 +365,7 @@ struct Production {
 Production RunProducers(Client& client, EnqueueStyle style, int64_t job_count) {
   Mutex mu;
   bool open = false;  // guarded by mu: the start gate
+  // statuses[t] is written only by thread t and read after the join.
   std::vector<absl::Status> statuses(kProducerThreads);
   std::vector<std::thread> threads;
   const int64_t share = job_count / kProducerThreads;
@@ -481,8 +484,7 @@ absl::StatusOr<ThroughputResult> RunThroughputOnce(const ThroughputConfig& confi
   }
   return ThroughputResult{
       .wall_seconds = static_cast<double>(finished_ns - production.started_ns) / 1e9,
-      .enqueue_seconds =
-          static_cast<double>(production.finished_ns - production.started_ns) / 1e9};
+      .enqueue_seconds = static_cast<double>(production.finished_ns - production.started_ns) / 1e9};
 }
 
 void SkipWithStatus(benchmark::State& state, const absl::Status& status) {
@@ -566,7 +568,8 @@ absl::StatusOr<LatencySamples> RunLatencyOnce(Durability durability, absl::Durat
     SystemClock().SleepFor(gaps.Next());
     const int64_t call_ns = MonotonicNanos();
     ATOMIZER_RETURN_IF_ERROR(
-        engine->client().Enqueue(kJobType, MakePayload(seq, call_ns, 16), BenchEnqueueOptions())
+        engine->client()
+            .Enqueue(kJobType, MakePayload(seq, call_ns, 16), BenchEnqueueOptions())
             .status());
     samples.enqueue_ns.push_back(MonotonicNanos() - call_ns);
     ATOMIZER_ASSIGN_OR_RETURN(const int64_t started_ns, board.Await(seq, kJobStartTimeout));
@@ -731,8 +734,7 @@ int RunWorker(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  const absl::Status status =
-      config.ok() ? ServeAsWorker(*config, stop_signals) : config.status();
+  const absl::Status status = config.ok() ? ServeAsWorker(*config, stop_signals) : config.status();
   if (!status.ok()) {
     std::fprintf(stderr, "engine_bench worker: %s\n", status.ToString().c_str());
     return 1;
@@ -748,9 +750,9 @@ absl::StatusOr<LatencySamples> RunProcessLatencyOnce(Durability durability) {
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<TempDirectory> directory, TempDirectory::Create());
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<WorkerFleet> fleet, WorkerFleet::Create());
   ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(WorkerArguments({.role = WorkerRole::kLatency,
-                                                          .path = directory->environment(),
-                                                          .durability = durability,
-                                                          .queue = DefaultQueue()}),
+                                                         .path = directory->environment(),
+                                                         .durability = durability,
+                                                         .queue = DefaultQueue()}),
                                         /*with_control=*/false));
   ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1, kReadyTimeout));
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<Engine> producer,
@@ -803,12 +805,12 @@ absl::StatusOr<double> RunProcessThroughputOnce(Durability durability, int worke
   ATOMIZER_ASSIGN_OR_RETURN(std::unique_ptr<WorkerFleet> fleet, WorkerFleet::Create());
   for (int i = 0; i < worker_count; ++i) {
     ATOMIZER_RETURN_IF_ERROR(fleet->Spawn(WorkerArguments({.role = WorkerRole::kThroughput,
-                                                            .worker_index = i,
-                                                            .path = directory->environment(),
-                                                            .durability = durability,
-                                                            .queue = queue,
-                                                            .counter_path = counter_path,
-                                                            .total_jobs = Settings().jobs}),
+                                                           .worker_index = i,
+                                                           .path = directory->environment(),
+                                                           .durability = durability,
+                                                           .queue = queue,
+                                                           .counter_path = counter_path,
+                                                           .total_jobs = Settings().jobs}),
                                           /*with_control=*/false));
   }
   ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(worker_count, kReadyTimeout));
@@ -848,6 +850,22 @@ void BM_ThroughputProcesses(benchmark::State& state, Durability durability) {
 }
 
 // ---- Recovery after SIGKILL -----------------------------------------------------------------
+
+// Polls the storage counters (every millisecond, untimed set-up) until `count` jobs of the bench
+// queue are Processing. DeadlineExceeded after `timeout`.
+absl::Status AwaitProcessing(Engine& engine, int64_t count, absl::Duration timeout) {
+  const int64_t deadline_ns = MonotonicNanos() + absl::ToInt64Nanoseconds(timeout);
+  while (MonotonicNanos() < deadline_ns) {
+    ATOMIZER_ASSIGN_OR_RETURN(EngineStats stats, engine.Stats());
+    for (const QueueRuntimeStats& queue : stats.queues) {
+      if (queue.queue == kQueueName && queue.processing == static_cast<uint64_t>(count)) {
+        return absl::OkStatus();
+      }
+    }
+    SystemClock().SleepFor(absl::Milliseconds(1));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(count, " jobs were not all leased"));
+}
 
 struct KillResult {
   double first_seconds = 0;  // SIGKILL -> a survivor starts the first of the victim's jobs
@@ -893,8 +911,11 @@ absl::StatusOr<KillResult> RunKillOnce(absl::Duration pre_kill) {
                                  .Enqueue(kJobType, MakePayload(seq, 0, 16), BenchEnqueueOptions())
                                  .status());
   }
-  // Every job runs in the victim (it is the only started worker) before the survivor starts.
-  ATOMIZER_RETURN_IF_ERROR(AwaitStarts(*fleet, 0, job_count, kJobStartTimeout).status());
+  // Every job is leased by the victim (the only started worker) before the survivor starts:
+  // up to its parallelism of them running, the rest buffered.
+  const int64_t running_count = std::min<int64_t>(job_count, DefaultQueue().parallelism);
+  ATOMIZER_RETURN_IF_ERROR(AwaitStarts(*fleet, 0, running_count, kJobStartTimeout).status());
+  ATOMIZER_RETURN_IF_ERROR(AwaitProcessing(*producer, job_count, kJobStartTimeout));
   ATOMIZER_RETURN_IF_ERROR(fleet->Release(1));
   ATOMIZER_RETURN_IF_ERROR(fleet->AwaitReady(1, kReadyTimeout));
   SystemClock().SleepFor(pre_kill);

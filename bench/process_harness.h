@@ -148,7 +148,7 @@ class SharedCounter {
 
 // Runs in the forked child until execv. Only async-signal-safe calls: the parent has threads.
 [[noreturn]] inline void ExecChild(pid_t parent, int result_fd, int control_fd, char** argv) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark (survives execv)
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);       // never outlive the benchmark (survives execv)
   if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
   ::fcntl(result_fd, F_SETFD, 0);           // inherit the result pipe across execv
   if (control_fd >= 0) ::fcntl(control_fd, F_SETFD, 0);
@@ -218,8 +218,8 @@ class WorkerFleet {
       ATOMIZER_RETURN_IF_ERROR(CheckChildrenAlive());
       // Slices of at most 100 ms, so that a dead worker is noticed while waiting.
       pollfd readable{.fd = read_fd_, .events = POLLIN, .revents = 0};
-      const int ready = ::poll(&readable, 1, static_cast<int>(std::min<int64_t>(
-                                                 100, left_ns / 1'000'000 + 1)));
+      const int ready =
+          ::poll(&readable, 1, static_cast<int>(std::min<int64_t>(100, left_ns / 1'000'000 + 1)));
       if (ready < 0 && errno != EINTR) return ErrnoError("poll");
       if (ready <= 0) continue;
       char chunk[4096];
@@ -318,8 +318,8 @@ class WorkerFleet {
   absl::Status CheckExits() const {
     for (size_t i = 0; i < children_.size(); ++i) {
       if (!ExitedCleanly(children_[i])) {
-        return absl::InternalError(absl::StrCat("worker ", i, " ended with wait status ",
-                                                children_[i].wait_status));
+        return absl::InternalError(
+            absl::StrCat("worker ", i, " ended with wait status ", children_[i].wait_status));
       }
     }
     return absl::OkStatus();
