@@ -23,8 +23,8 @@
 // they start their own producer threads and join them before returning. Settings() is written
 // by main() before any benchmark runs and only read afterwards.
 //
-// Determinism: no randomness except the gaps between latency samples, drawn from a generator
-// seeded with --engine_bench_seed (fixed default).
+// Determinism: the only randomness is the gaps between latency samples and the pause before each
+// kill, drawn from generators seeded with --engine_bench_seed (fixed default).
 #include <benchmark/benchmark.h>
 #include <signal.h>
 #include <unistd.h>
