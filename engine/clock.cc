@@ -1,6 +1,10 @@
 #include "atomizer/clock.h"
 
+#include <chrono>
+#include <cstdint>
+
 #include "absl/time/clock.h"
+#include "engine/internal/spin_clock.h"
 
 namespace atomizer {
 namespace {
@@ -21,4 +25,13 @@ Clock& SystemClock() {
   return *clock;
 }
 
+namespace engine_internal {
+
+int64_t SpinClockNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace engine_internal
 }  // namespace atomizer

@@ -60,8 +60,9 @@ absl::Status ValidateQueue(const QueueOptions& queue, size_t index) {
                                       std::min<int>(queue.buffer_jobs_max, kLeaseJobsMax)));
   ATOMIZER_RETURN_IF_ERROR(InRange(at + "visibility_timeout", queue.visibility_timeout,
                                    absl::Milliseconds(100), absl::Hours(24)));
-  return InRange(at + "poll_interval", queue.poll_interval, absl::Milliseconds(1),
-                 absl::Hours(1));
+  ATOMIZER_RETURN_IF_ERROR(InRange(at + "poll_interval", queue.poll_interval,
+                                   absl::Milliseconds(1), absl::Hours(1)));
+  return InRange(at + "idle_spin", queue.idle_spin, absl::ZeroDuration(), absl::Milliseconds(100));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "atomizer/base/check.h"
 #include "atomizer/base/status_macros.h"
+#include "engine/internal/spin_clock.h"
 #include "engine/processing/job_outcome.h"
 
 namespace atomizer::engine_internal {
@@ -166,6 +167,7 @@ void QueuePump::PumpLoop() {
       continue;
     }
     if (*leased == reserved) continue;  // more may be due right away
+    if (PumpSpinForRing(seen)) continue;
     environment_.doorbell->Wait(options_.name, seen,
                                 std::min(options_.poll_interval, options_.visibility_timeout / 3));
   }
@@ -317,10 +319,37 @@ bool QueuePump::WorkerPop(LeasedJob* leased) {
   return false;
 }
 
+bool QueuePump::PumpSpinForRing(uint32_t seen) const {
+  if (options_.idle_spin <= absl::ZeroDuration()) return false;
+  const int64_t deadline_ns = SpinClockNanos() + absl::ToInt64Nanoseconds(options_.idle_spin);
+  // Bounded by the deadline; a ring seen here costs no futex wake-up.
+  while (SpinClockNanos() < deadline_ns) {
+    if (environment_.doorbell->Sequence(options_.name) != seen) return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+bool QueuePump::WorkerSpinForPermit() {
+  if (options_.idle_spin <= absl::ZeroDuration()) return false;
+  // Acquire: pairs with the release below, so spinners take turns. A lost race just sleeps.
+  if (spinner_active_.exchange(true, std::memory_order_acquire)) return false;
+  const int64_t deadline_ns = SpinClockNanos() + absl::ToInt64Nanoseconds(options_.idle_spin);
+  bool acquired = false;
+  // Bounded by the deadline (or the first permit).
+  while (!acquired && SpinClockNanos() < deadline_ns) {
+    acquired = ready_permits_.try_acquire();  // acquire: as in WorkerLoop
+    if (!acquired) std::this_thread::yield();
+  }
+  spinner_active_.store(false, std::memory_order_release);
+  return acquired;
+}
+
 // A worker: runs until ShutdownRelease sets stop_workers_ and hands out the wake-up permits.
 void QueuePump::WorkerLoop() {
   for (;;) {
-    ready_permits_.acquire();  // acquire: pairs with the release after each push
+    // acquire: pairs with the release after each push.
+    if (!WorkerSpinForPermit()) ready_permits_.acquire();
     LeasedJob leased;
     if (!WorkerPop(&leased)) {
       if (stop_workers_.load(std::memory_order_acquire)) return;

@@ -130,6 +130,11 @@ class QueuePump {
   size_t ReserveCapacity(size_t wanted, bool for_hot_queue) ABSL_LOCKS_EXCLUDED(mu_);
   void EndReservationLocked(size_t reserved) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PumpExtendLeases(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Polls the doorbell for up to idle_spin (real time); true if it rang since `seen`.
+  bool PumpSpinForRing(uint32_t seen) const;
+  // Polls for a permit for up to idle_spin (real time) if no other worker of this pump is
+  // spinning; true if it acquired one (else the caller blocks on the semaphore).
+  bool WorkerSpinForPermit();
   void PumpWaitForCapacity(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   void WorkerLoop();
@@ -180,6 +185,8 @@ class QueuePump {
   // Set once by ShutdownRelease; read by workers (relaxed: the permits they then acquire
   // order it; see ShutdownRelease).
   std::atomic<bool> stop_workers_{false};
+  // True while one worker spins for a permit (at most one spins per pump).
+  std::atomic<bool> spinner_active_{false};
 
   // Statistics: relaxed counters, read racily by FillStats (stale values are fine).
   std::atomic<uint64_t> completed_count_{0};

@@ -151,6 +151,21 @@ TEST(ValidateEngineOptionsTest, PollIntervalLimits) {
   }
 }
 
+TEST(ValidateEngineOptionsTest, IdleSpinLimits) {
+  for (const absl::Duration value : {absl::ZeroDuration(), absl::Milliseconds(100)}) {
+    EngineOptions options = WithOneQueue();
+    options.queues[0].idle_spin = value;
+    SCOPED_TRACE(absl::FormatDuration(value));
+    ExpectValid(options);
+  }
+  for (const absl::Duration value : {-kTick, absl::Milliseconds(100) + kTick}) {
+    EngineOptions options = WithOneQueue();
+    options.queues[0].idle_spin = value;
+    SCOPED_TRACE(absl::FormatDuration(value));
+    ExpectInvalid(options, "queues[0].idle_spin");
+  }
+}
+
 TEST(ValidateEngineOptionsTest, QueueNameLimits) {
   EngineOptions options = WithOneQueue();
   options.queues[0].name = std::string(kQueueNameBytesMax, 'q');
