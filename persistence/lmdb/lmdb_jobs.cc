@@ -79,17 +79,29 @@ absl::Status UpdateIdempotencyIndex(Txn& txn, const Job* before, const Job* afte
   return absl::OkStatus();
 }
 
-// Leasable job ids of (queue, priority) with due time <= now, in index order, at most
-// `count_max` (appended to `ids`).
-absl::Status CollectDue(const Txn& txn, std::string_view queue, uint8_t priority, absl::Time now,
-                        size_t count_max, std::vector<JobId>* ids) {
+// Job ids of `queue` whose due time is <= now, in lease order (priority, due time, id), at most
+// `count_max` (appended to `ids`). One cursor for every priority: a seek per priority level that
+// holds entries, none for empty levels, so an idle queue costs one seek.
+absl::Status CollectDue(const Txn& txn, std::string_view queue, absl::Time now, size_t count_max,
+                        std::vector<JobId>* ids) {
   ATOMIZER_ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn, Db::kReady));
-  ATOMIZER_ASSIGN_OR_RETURN(bool found, cursor.Seek(codec::ReadyKeyPrefix(queue, priority)));
+  ATOMIZER_ASSIGN_OR_RETURN(bool found, cursor.Seek(codec::ReadyKeyPrefix(queue, 0)));
+  // Bounded: every pass appends an id and advances, or seeks to a higher priority (at most
+  // kPriorityMax times), or ends.
   while (found && ids->size() < count_max) {
     ATOMIZER_ASSIGN_OR_RETURN(const codec::ReadyKey key, codec::DecodeReadyKey(cursor.key()));
-    if (key.queue != queue || key.priority != priority || key.due > now) break;
-    ids->push_back(key.id);
-    ATOMIZER_ASSIGN_OR_RETURN(found, cursor.Next());
+    if (key.queue != queue) break;
+    if (key.due <= now) {
+      // Entries of one priority are ordered by due time, so every earlier entry of this
+      // priority was due as well and is already in `ids`.
+      ids->push_back(key.id);
+      ATOMIZER_ASSIGN_OR_RETURN(found, cursor.Next());
+      continue;
+    }
+    // Nothing else of key.priority is due yet: continue with the next priority level.
+    if (key.priority >= kPriorityMax) break;
+    const auto next_priority = static_cast<uint8_t>(key.priority + 1);
+    ATOMIZER_ASSIGN_OR_RETURN(found, cursor.Seek(codec::ReadyKeyPrefix(queue, next_priority)));
   }
   return absl::OkStatus();
 }
@@ -281,9 +293,7 @@ absl::Status LeaseJobs(Txn& txn, const LeaseRequest& request, LeaseResult* resul
   for (size_t pass = 0; pass <= kLeaseJobsMax; ++pass) {
     std::vector<JobId> ids;
     const size_t wanted = request.count_max - result->jobs.size();
-    for (uint8_t priority = 0; priority <= kPriorityMax && ids.size() < wanted; ++priority) {
-      ATOMIZER_RETURN_IF_ERROR(CollectDue(txn, request.queue, priority, request.now, wanted, &ids));
-    }
+    ATOMIZER_RETURN_IF_ERROR(CollectDue(txn, request.queue, request.now, wanted, &ids));
     const size_t dead_before = result->dead_lettered_count;
     ATOMIZER_RETURN_IF_ERROR(LeaseCollected(txn, request, ids, counters, result));
     if (ids.empty() || result->dead_lettered_count == dead_before ||
