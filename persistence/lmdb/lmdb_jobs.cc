@@ -2,10 +2,13 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "atomizer/base/check.h"
@@ -254,34 +257,112 @@ absl::Status ReplaceJob(Txn& txn, const Job* before, const Job* after, bool appe
   return txn.Put(Db::kJobs, codec::JobKey(id), bytes, append ? MDB_APPEND : 0);
 }
 
-absl::Status InsertJobs(Txn& txn, absl::Span<const NewJob> jobs, absl::Time now,
-                        std::vector<InsertResult>* results) {
-  results->clear();
+namespace {
+
+// What an insert writes: the new records (ids assigned, in id order) and every job's result.
+// Planned before anything is written, so that InsertAndLeaseJobs can lease some of the new
+// records before they are stored.
+struct InsertPlan {
+  codec::Meta meta;
+  std::vector<Job> records;
+  std::vector<InsertResult> results;  // one per job of the batch
+};
+
+absl::StatusOr<InsertPlan> PlanInsert(const Txn& txn, absl::Span<const NewJob> jobs,
+                                      absl::Time now) {
+  InsertPlan plan;
   ATOMIZER_ASSIGN_OR_RETURN(std::optional<std::string_view> meta_bytes,
                             txn.Get(Db::kMeta, kMetaKey));
   if (!meta_bytes.has_value()) return absl::DataLossError("lmdb: meta record is missing");
-  ATOMIZER_ASSIGN_OR_RETURN(codec::Meta meta, codec::DecodeMeta(*meta_bytes));
-  CounterDeltas counters;
+  ATOMIZER_ASSIGN_OR_RETURN(plan.meta, codec::DecodeMeta(*meta_bytes));
+  // Idempotency keys claimed by earlier jobs of this batch (not yet in the index).
+  absl::flat_hash_map<std::string, JobId> batch_keys;
   for (const NewJob& spec : jobs) {
+    std::string key;
     if (!spec.idempotency_key.empty()) {
-      ATOMIZER_ASSIGN_OR_RETURN(
-          std::optional<std::string_view> existing,
-          txn.Get(Db::kIdempotency, codec::EncodeIdempotencyKey(spec.queue, spec.idempotency_key)));
+      key = codec::EncodeIdempotencyKey(spec.queue, spec.idempotency_key);
+      const auto claimed = batch_keys.find(key);
+      if (claimed != batch_keys.end()) {
+        plan.results.push_back(InsertResult{.id = claimed->second, .inserted = false});
+        continue;
+      }
+      ATOMIZER_ASSIGN_OR_RETURN(std::optional<std::string_view> existing,
+                                txn.Get(Db::kIdempotency, key));
       if (existing.has_value()) {
         ATOMIZER_ASSIGN_OR_RETURN(const uint64_t id, codec::DecodeU64(*existing));
-        results->push_back(InsertResult{.id = id, .inserted = false});
+        plan.results.push_back(InsertResult{.id = id, .inserted = false});
         continue;
       }
     }
-    const Job job = transitions::MakeJobRecord(spec, ++meta.last_job_id, now);
+    const JobId id = ++plan.meta.last_job_id;
+    if (!key.empty()) batch_keys.emplace(std::move(key), id);
+    plan.records.push_back(transitions::MakeJobRecord(spec, id, now));
+    plan.results.push_back(InsertResult{.id = id, .inserted = true});
+  }
+  return plan;
+}
+
+// Stores every planned record (as it is now: Pending, or already leased) and the id counter.
+absl::Status WriteInsertPlan(Txn& txn, const InsertPlan& plan) {
+  CounterDeltas counters;
+  for (const Job& job : plan.records) {
+    // Ids are above every stored id and ascending: MDB_APPEND holds.
     ATOMIZER_RETURN_IF_ERROR(ReplaceJob(txn, nullptr, &job, /*append=*/true));
     counters.Count(job.queue, std::nullopt, job.status);
-    results->push_back(InsertResult{.id = job.id, .inserted = true});
   }
   std::string encoded_meta;
-  codec::EncodeMeta(meta, &encoded_meta);
+  codec::EncodeMeta(plan.meta, &encoded_meta);
   ATOMIZER_RETURN_IF_ERROR(txn.Put(Db::kMeta, kMetaKey, encoded_meta));
   return counters.Flush(txn);
+}
+
+// Lease order (DESIGN §3): priority, then due time, then id.
+bool LeasesBefore(const Job* a, const Job* b) {
+  const absl::Time a_due = a->visible_at.value_or(a->scheduled_at);
+  const absl::Time b_due = b->visible_at.value_or(b->scheduled_at);
+  return std::tie(a->priority, a_due, a->id) < std::tie(b->priority, b_due, b->id);
+}
+
+}  // namespace
+
+absl::Status InsertJobs(Txn& txn, absl::Span<const NewJob> jobs, absl::Time now,
+                        std::vector<InsertResult>* results) {
+  results->clear();
+  ATOMIZER_ASSIGN_OR_RETURN(InsertPlan plan, PlanInsert(txn, jobs, now));
+  ATOMIZER_RETURN_IF_ERROR(WriteInsertPlan(txn, plan));
+  *results = std::move(plan.results);
+  return absl::OkStatus();
+}
+
+absl::Status InsertAndLeaseJobs(Txn& txn, absl::Span<const NewJob> jobs,
+                                const LeaseRequest& lease, InsertLeaseResult* result) {
+  *result = InsertLeaseResult{};
+  std::vector<JobId> due_before;
+  ATOMIZER_RETURN_IF_ERROR(CollectDue(txn, lease.queue, lease.now, 1, &due_before));
+  if (!due_before.empty()) {  // stored jobs compete: the general path
+    ATOMIZER_RETURN_IF_ERROR(InsertJobs(txn, jobs, lease.now, &result->inserted));
+    return LeaseJobs(txn, lease, &result->leased);
+  }
+  // Nothing stored is due in lease.queue, so the best due jobs are new ones: lease them before
+  // they are stored, and each is written once, already leased.
+  ATOMIZER_ASSIGN_OR_RETURN(InsertPlan plan, PlanInsert(txn, jobs, lease.now));
+  std::vector<Job*> candidates;
+  for (Job& job : plan.records) {
+    if (job.queue == lease.queue && transitions::IsDue(job, lease.now)) candidates.push_back(&job);
+  }
+  const size_t leased_count = std::min(candidates.size(), lease.count_max);
+  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<long>(leased_count),
+                    candidates.end(), LeasesBefore);
+  candidates.resize(leased_count);
+  for (Job* job : candidates) {
+    ATOMIZER_CHECK(job->attempts == 0);  // fresh: never an exhausted expired lease
+    transitions::Lease(*job, lease.token, lease.now, lease.visibility);
+  }
+  ATOMIZER_RETURN_IF_ERROR(WriteInsertPlan(txn, plan));
+  result->leased.jobs.reserve(leased_count);
+  for (const Job* job : candidates) result->leased.jobs.push_back(*job);
+  result->inserted = std::move(plan.results);
+  return absl::OkStatus();
 }
 
 absl::Status LeaseJobs(Txn& txn, const LeaseRequest& request, LeaseResult* result) {

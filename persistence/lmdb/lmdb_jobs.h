@@ -51,6 +51,11 @@ absl::Status ReplaceJob(Txn& txn, const Job* before, const Job* after, bool appe
 absl::Status InsertJobs(Txn& txn, absl::Span<const NewJob> jobs, absl::Time now,
                         std::vector<InsertResult>* results);
 absl::Status LeaseJobs(Txn& txn, const LeaseRequest& request, LeaseResult* result);
+// Storage::InsertAndLease. When no stored job of lease.queue is due, the new jobs to lease are
+// written once, already leased (no Pending record, no due-index round trip); otherwise it is
+// InsertJobs followed by LeaseJobs.
+absl::Status InsertAndLeaseJobs(Txn& txn, absl::Span<const NewJob> jobs,
+                                const LeaseRequest& lease, InsertLeaseResult* result);
 absl::Status SettleJobs(Txn& txn, absl::Span<const Settlement> settlements, absl::Time now,
                         const JobSettings& settings, std::vector<SettleOutcome>* outcomes);
 absl::Status ExtendLeases(Txn& txn, std::string_view token, absl::Span<const LeaseRef> leases,

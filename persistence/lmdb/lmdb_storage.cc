@@ -46,10 +46,8 @@ absl::StatusOr<InsertLeaseResult> LmdbStorage::InsertAndLease(absl::Span<const N
   InsertLeaseResult result;
   // One request: the writer runs it in its own (nested) transaction, so an error in the lease
   // rolls the insert back too.
-  ATOMIZER_RETURN_IF_ERROR(environment_->Write([&](Txn& txn) {
-    const absl::Status inserted = InsertJobs(txn, jobs, lease.now, &result.inserted);
-    return inserted.ok() ? LeaseJobs(txn, lease, &result.leased) : inserted;
-  }));
+  ATOMIZER_RETURN_IF_ERROR(environment_->Write(
+      [&](Txn& txn) { return InsertAndLeaseJobs(txn, jobs, lease, &result); }));
   return result;
 }
 

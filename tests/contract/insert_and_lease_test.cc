@@ -77,6 +77,33 @@ TYPED_TEST(InsertAndLeaseContractTest, OlderOrMoreUrgentDueJobsAreLeasedFirst) {
   EXPECT_EQ(h.MustGet(result->inserted[0].id).status, JobStatus::kPending);
 }
 
+// Among new jobs alone (nothing stored is due), lease order and idempotency within the batch
+// hold exactly as if the batch were inserted and then leased.
+TYPED_TEST(InsertAndLeaseContractTest, NewJobsAloneAreLeasedInLeaseOrder) {
+  ContractHarness& h = this->h();
+  NewJob relaxed = h.MakeJob();
+  relaxed.priority = 5;
+  NewJob keyed = h.MakeJob();
+  keyed.idempotency_key = "k";
+  NewJob keyed_again = keyed;
+  NewJob overdue = h.MakeJob();
+  overdue.scheduled_at = h.now() - absl::Seconds(1);
+  const std::vector<NewJob> jobs = {relaxed, keyed, keyed_again, overdue};
+  auto result =
+      h.store().InsertAndLease(jobs, LeaseOf(h, kDefaultQueue, Token("w", kDefaultQueue), 2));
+  ATOMIZER_ASSERT_OK(result);
+  ASSERT_EQ(result->inserted.size(), 4u);
+  EXPECT_FALSE(result->inserted[2].inserted);
+  EXPECT_EQ(result->inserted[2].id, result->inserted[1].id);
+  // Priority 0 first; among those the overdue job is due earlier.
+  EXPECT_THAT(IdsOf(result->leased.jobs),
+              ElementsAre(result->inserted[3].id, result->inserted[1].id));
+  for (const Job& leased : result->leased.jobs) EXPECT_EQ(h.MustGet(leased.id), leased);
+  EXPECT_EQ(h.MustGet(result->inserted[0].id).status, JobStatus::kPending);
+  EXPECT_EQ(h.StatsCounts(kDefaultQueue), (Counts{.pending = 1, .processing = 2}));
+  ATOMIZER_EXPECT_OK(h.store().Verify());
+}
+
 TYPED_TEST(InsertAndLeaseContractTest, LeasesOnlyItsQueueAndAtMostCountMax) {
   ContractHarness& h = this->h();
   std::vector<NewJob> jobs;
