@@ -101,6 +101,8 @@ struct BenchSettings {
   int64_t kills = 5;             // KillRecovery iterations, one kill each
   int64_t timeout_s = 300;       // longest wait for a throughput run to complete
   uint64_t seed = 20'260'101;
+  // QueueOptions::idle_spin of every queue (workers' too), in microseconds; -1: the default.
+  int64_t idle_spin_us = -1;
   // parallelism, buffer_jobs_max, lease_batch_max of the throughput benchmarks' queue.
   std::vector<int64_t> queue_shape = {2, 1'024, 256};
 };
@@ -134,6 +136,14 @@ absl::Status ApplySetting(absl::string_view name, absl::string_view value) {
                                                    {"kill_jobs", &settings.kill_jobs},
                                                    {"kills", &settings.kills},
                                                    {"timeout_s", &settings.timeout_s}};
+  if (name == "idle_spin_us") {
+    int64_t micros = 0;
+    if (!absl::SimpleAtoi(value, &micros) || micros < 0 || micros > 100'000) {
+      return absl::InvalidArgumentError("idle_spin_us: want 0..100,000");
+    }
+    settings.idle_spin_us = micros;
+    return absl::OkStatus();
+  }
   if (name == "seed") {
     return absl::SimpleAtoi(value, &settings.seed) ? absl::OkStatus()
                                                    : absl::InvalidArgumentError("seed");
@@ -213,6 +223,10 @@ LogSink& QuietLogSink() {
   return *sink;
 }
 
+void ApplyIdleSpin(QueueOptions* queue) {
+  if (Settings().idle_spin_us >= 0) queue->idle_spin = absl::Microseconds(Settings().idle_spin_us);
+}
+
 // A queue with the engine's defaults except the three tunables (used by the throughput runs).
 QueueOptions ShapedQueue(int64_t parallelism, int64_t buffer_jobs_max, int64_t lease_batch_max) {
   QueueOptions queue;
@@ -220,13 +234,16 @@ QueueOptions ShapedQueue(int64_t parallelism, int64_t buffer_jobs_max, int64_t l
   queue.parallelism = static_cast<int>(parallelism);
   queue.buffer_jobs_max = static_cast<int>(buffer_jobs_max);
   queue.lease_batch_max = static_cast<int>(lease_batch_max);
+  ApplyIdleSpin(&queue);
   return queue;
 }
 
-// A queue with every option at the engine's default (the latency and kill runs).
+// A queue with every option at the engine's default (the latency and kill runs), except
+// idle_spin if --engine_bench_idle_spin_us is given.
 QueueOptions DefaultQueue() {
   QueueOptions queue;
   queue.name = kQueueName;
+  ApplyIdleSpin(&queue);
   return queue;
 }
 
@@ -635,6 +652,7 @@ std::vector<std::string> WorkerArguments(const WorkerConfig& config) {
           absl::StrCat("--parallelism=", config.queue.parallelism),
           absl::StrCat("--buffer=", config.queue.buffer_jobs_max),
           absl::StrCat("--lease_batch=", config.queue.lease_batch_max),
+          absl::StrCat("--idle_spin_us=", Settings().idle_spin_us),
           absl::StrCat("--counter=", config.counter_path),
           absl::StrCat("--total=", config.total_jobs)};
 }
@@ -653,7 +671,8 @@ absl::StatusOr<WorkerConfig> ParseWorkerArguments(int argc, char** argv) {
             absl::SimpleAtoi(flags["lease_batch"], &lease_batch) &&
             absl::SimpleAtoi(flags["total"], &config.total_jobs) &&
             absl::SimpleAtoi(flags["result_fd"], &config.result_fd) &&
-            absl::SimpleAtoi(flags["control_fd"], &config.control_fd);
+            absl::SimpleAtoi(flags["control_fd"], &config.control_fd) &&
+            absl::SimpleAtoi(flags["idle_spin_us"], &Settings().idle_spin_us);
   bool role_known = false;
   for (const auto& [value, name] : kRoleNames) {
     if (flags["role"] != name) continue;
