@@ -37,6 +37,7 @@
 
 #include <lmdb.h>
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -53,6 +54,16 @@ namespace atomizer::lmdb_internal {
 // The work of one caller, run by the writer inside a (nested) write transaction. It may run
 // more than once (after the map grew), so it must reset its outputs each time it starts.
 using WriteWork = absl::FunctionRef<absl::Status(Txn&)>;
+
+// Whether a write must be durable when Write returns (under Durability::kSync).
+enum class CommitDurability : uint8_t {
+  kRequired,    // an enqueue, a settlement, ...: flushed with its meta page before Write returns
+  // Losing it in a power failure is harmless, because the state it replaces is still valid: a
+  // lease or its extension (the job becomes due again), a heartbeat. Under kSync a commit whose
+  // requests are all deferrable skips the meta-page flush (MDB_NOMETASYNC for that commit: one
+  // fdatasync instead of two; integrity is kept, and the next durable commit flushes it).
+  kDeferrable,
+};
 using ReadWork = absl::FunctionRef<absl::Status(const Txn&)>;
 
 class Environment {
@@ -71,15 +82,18 @@ class Environment {
   absl::Status Read(ReadWork work) ABSL_LOCKS_EXCLUDED(map_mu_);
   // Runs `work` in a write transaction (on this thread if it leads the group, else on the
   // leader's); returns its status once committed (or failed).
-  absl::Status Write(WriteWork work) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  absl::Status Write(WriteWork work,
+                     CommitDurability durability = CommitDurability::kRequired)
+      ABSL_LOCKS_EXCLUDED(queue_mu_);
 
   absl::StatusOr<int> ClearStaleReaders();
   size_t map_bytes() const ABSL_LOCKS_EXCLUDED(map_mu_);
 
  private:
   struct WriteRequest {
-    explicit WriteRequest(WriteWork w) : work(w) {}
+    WriteRequest(WriteWork w, CommitDurability d) : work(w), durability(d) {}
     WriteWork work;
+    CommitDurability durability;
     absl::Status result;  // written by the leader before `done`
     bool done = false;    // guarded by queue_mu_
   };
@@ -112,6 +126,8 @@ class Environment {
   void WriterFinish(const std::vector<WriteRequest*>& batch) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
   void AdoptMapSize() ABSL_LOCKS_EXCLUDED(map_mu_);
+  // Commits the leader's transaction; see CommitDurability. Returns mdb_txn_commit's code.
+  int WriterCommit(MDB_txn* txn, const std::vector<WriteRequest*>& applied);
   void LatchIfFatal(int rc) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
   const LmdbStorageOptions options_;  // immutable after construction

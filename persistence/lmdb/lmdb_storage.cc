@@ -34,7 +34,8 @@ absl::StatusOr<LeaseResult> LmdbStorage::Lease(const LeaseRequest& request) {
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateLeaseRequest(request));
   LeaseResult result;
   ATOMIZER_RETURN_IF_ERROR(
-      environment_->Write([&](Txn& txn) { return LeaseJobs(txn, request, &result); }));
+      environment_->Write([&](Txn& txn) { return LeaseJobs(txn, request, &result); },
+                          CommitDurability::kDeferrable));
   return result;
 }
 
@@ -67,7 +68,8 @@ absl::StatusOr<std::vector<SettleOutcome>> LmdbStorage::Extend(std::string_view 
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateExtend(token, leases));
   std::vector<SettleOutcome> outcomes;
   ATOMIZER_RETURN_IF_ERROR(environment_->Write(
-      [&](Txn& txn) { return ExtendLeases(txn, token, leases, until, &outcomes); }));
+      [&](Txn& txn) { return ExtendLeases(txn, token, leases, until, &outcomes); },
+      CommitDurability::kDeferrable));
   return outcomes;
 }
 
@@ -87,7 +89,8 @@ absl::Status LmdbStorage::UpsertHeartbeat(const ServerHeartbeat& heartbeat) {
   std::string bytes;
   codec::EncodeHeartbeat(stored, &bytes);
   return environment_->Write(
-      [&](Txn& txn) { return txn.Put(Db::kServers, stored.instance_id, bytes); });
+      [&](Txn& txn) { return txn.Put(Db::kServers, stored.instance_id, bytes); },
+      CommitDurability::kDeferrable);
 }
 
 absl::StatusOr<std::vector<ServerHeartbeat>> LmdbStorage::GetStaleServers(

@@ -21,8 +21,8 @@ size_t PageRoundUp(size_t bytes) {
 
 }  // namespace
 
-absl::Status Environment::Write(WriteWork work) {
-  WriteRequest request(work);
+absl::Status Environment::Write(WriteWork work, CommitDurability durability) {
+  WriteRequest request(work, durability);
   std::vector<WriteRequest*> batch;
   absl::Status latched;
   {
@@ -139,7 +139,7 @@ bool Environment::WriterRunInTxn(MDB_txn* txn, const std::vector<WriteRequest*>&
       return !retry->empty();
     }
   }
-  const int rc = mdb_txn_commit(txn);
+  const int rc = WriterCommit(txn, applied);
   if (rc == MDB_SUCCESS) {
     for (WriteRequest* request : applied) request->result = absl::OkStatus();
     return !retry->empty();
@@ -152,6 +152,21 @@ bool Environment::WriterRunInTxn(MDB_txn* txn, const std::vector<WriteRequest*>&
   const absl::Status failed = StatusFromLmdb(rc, "txn_commit");
   for (WriteRequest* request : applied) request->result = failed;
   return false;
+}
+
+int Environment::WriterCommit(MDB_txn* txn, const std::vector<WriteRequest*>& applied) {
+  const bool deferrable =
+      options_.durability == Durability::kSync &&
+      std::all_of(applied.begin(), applied.end(), [](const WriteRequest* request) {
+        return request->durability == CommitDurability::kDeferrable;
+      });
+  if (!deferrable) return mdb_txn_commit(txn);
+  // Only the leader changes the environment's flags (Invariant 1), and only around its own
+  // commit; reader threads never look at the sync flags.
+  ATOMIZER_CHECK(mdb_env_set_flags(env_, MDB_NOMETASYNC, 1) == MDB_SUCCESS);
+  const int rc = mdb_txn_commit(txn);
+  ATOMIZER_CHECK(mdb_env_set_flags(env_, MDB_NOMETASYNC, 0) == MDB_SUCCESS);
+  return rc;
 }
 
 bool Environment::WriterGrowMap() {

@@ -27,7 +27,11 @@
 namespace atomizer {
 
 enum class Durability : uint8_t {
-  kSync = 1,        // fsync data and meta page on every commit: survives power loss (default)
+  // fsync data and meta page on every commit that needs it: survives power loss (default).
+  // Commits made only of leases, lease extensions and heartbeats skip the meta-page fsync
+  // (one fdatasync, not two): a power loss may undo them, which only makes a leased job due
+  // again (at-least-once) with one attempt fewer counted; the next commit flushes them.
+  kSync = 1,
   kNoMetaSync = 2,  // skip the meta-page fsync: a power loss may undo the last commit(s)
   kNoSync = 3,      // no fsync: survives a process crash, not a power loss or OS crash
 };
