@@ -48,6 +48,7 @@ class QueueRateMeter {
   struct Rates {
     double enqueued_per_second = 0;
     double completed_per_second = 0;
+    friend bool operator==(const Rates&, const Rates&) = default;
   };
   // Rates of the queues with activity in the window (a queue absent had none).
   using RatesByQueue = absl::btree_map<std::string, Rates, std::less<>>;
