@@ -92,6 +92,8 @@ absl::Status EngineImpl::Start() {
                                                         : options_.lmdb.completed_retention};
   heartbeat_ = std::make_unique<HeartbeatService>(std::move(heartbeat), storage_.get(), clock_,
                                                   &logger_);
+  heartbeat_for_stats_.store(heartbeat_.get(), std::memory_order_release);
+  rate_meter_.Begin([this] { return StatsCompletedCounts(); });
   // The row exists before the first lease, so peers never see our leases without a server.
   ATOMIZER_RETURN_IF_ERROR(heartbeat_->BeatOnce(clock_->Now()));
   heartbeat_->Start();
@@ -162,6 +164,7 @@ absl::StatusOr<std::vector<InsertResult>> EngineImpl::InsertAndDispatch(
   QueuePump* const pump = first_due == jobs.end() ? nullptr : PumpFor(first_due->queue);
   if (pump == nullptr) {
     ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results, storage_->Insert(jobs, now));
+    rate_meter_.CountInserted(jobs, results);
     RingUnleased(jobs, results, {});
     return results;
   }
@@ -171,6 +174,7 @@ absl::StatusOr<std::vector<InsertResult>> EngineImpl::InsertAndDispatch(
   std::vector<JobId> leased_ids;
   ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results,
                             pump->InsertDirect(jobs, due_count, now, &leased_ids));
+  rate_meter_.CountInserted(jobs, results);
   RingUnleased(jobs, results, leased_ids);
   return results;
 }
@@ -191,8 +195,22 @@ void EngineImpl::CancelLocally(JobId id) {
   for (const auto& pump : pumps_) pump->Cancel(id);
 }
 
+QueueRateMeter::CountByQueue EngineImpl::StatsCompletedCounts() const {
+  QueueRateMeter::CountByQueue counts;
+  for (const auto& pump : pumps_) counts[pump->queue()] = pump->completed_count();
+  return counts;
+}
+
 absl::StatusOr<EngineStats> EngineImpl::Stats() {
   ATOMIZER_ASSIGN_OR_RETURN(std::vector<QueueStats> stored, storage_->Stats());
+  // Ends the rate window only once storage answered, so a failed call loses no interval.
+  const QueueRateMeter::RatesByQueue rates =
+      rate_meter_.EndWindow([this] { return StatsCompletedCounts(); });
+  // acquire: pairs with the release store in Start (the service is fully built).
+  const HeartbeatService* const heartbeat = heartbeat_for_stats_.load(std::memory_order_acquire);
+  const absl::btree_map<std::string, uint64_t> rescued =
+      heartbeat != nullptr ? heartbeat->rescued_count_by_queue()
+                           : absl::btree_map<std::string, uint64_t>{};
   EngineStats stats{.instance_id = instance_id_};
   for (const QueueStats& queue : stored) {
     QueueRuntimeStats runtime{.queue = queue.queue,
@@ -201,6 +219,14 @@ absl::StatusOr<EngineStats> EngineImpl::Stats() {
                               .completed = queue.count(JobStatus::kCompleted),
                               .failed = queue.count(JobStatus::kFailed),
                               .cancelled = queue.count(JobStatus::kCancelled)};
+    if (const auto rate = rates.find(queue.queue); rate != rates.end()) {
+      runtime.enqueued_per_second = rate->second.enqueued_per_second;
+      runtime.completed_per_second = rate->second.completed_per_second;
+    }
+    // Any queue of the environment: this process's sweep rescues jobs of queues it does not serve.
+    if (const auto found = rescued.find(queue.queue); found != rescued.end()) {
+      runtime.rescued = found->second;
+    }
     for (const auto& pump : pumps_) {
       if (pump->queue() == queue.queue) pump->FillStats(&runtime);
     }

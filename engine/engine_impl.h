@@ -6,6 +6,7 @@
 #ifndef ATOMIZER_ENGINE_ENGINE_IMPL_H_
 #define ATOMIZER_ENGINE_ENGINE_IMPL_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "engine/heartbeat/instance_lock.h"
 #include "engine/internal/doorbell.h"
 #include "engine/internal/logger.h"
+#include "engine/internal/queue_rate_meter.h"
 #include "engine/processing/async_enqueuer.h"
 #include "engine/processing/queue_pump.h"
 
@@ -85,6 +87,8 @@ class EngineImpl final : public Engine {
   // Rings every queue of `jobs` that has a job whose id is not in `leased_ids`.
   void RingUnleased(absl::Span<const NewJob> jobs, absl::Span<const InsertResult> results,
                     absl::Span<const JobId> leased_ids);
+  // Every pump's completion count (QueueRateMeter's completed_counts).
+  QueueRateMeter::CountByQueue StatsCompletedCounts() const;
 
   const EngineOptions options_;          // immutable
   Clock* const clock_;                   // not owned; immutable
@@ -101,6 +105,12 @@ class EngineImpl final : public Engine {
   HandlerRegistry handlers_;
   std::vector<std::unique_ptr<QueuePump>> pumps_;  // built by the constructor; immutable
   std::unique_ptr<HeartbeatService> heartbeat_;    // built by Start
+  // heartbeat_ for Stats, which may run concurrently with Start. Release-stored by Start once
+  // heartbeat_ is built; pairs with the acquire load in Stats. nullptr before Start. The
+  // service lives until the destructor, which no Stats call may overlap.
+  std::atomic<const HeartbeatService*> heartbeat_for_stats_{nullptr};
+  // This process's enqueue counts and Stats' rate window; the window begins at Start.
+  QueueRateMeter rate_meter_{clock_};
   std::unique_ptr<AsyncEnqueuer> async_enqueuer_;  // built by the constructor
   std::unique_ptr<InstanceLock> instance_lock_;    // released last
 };

@@ -6,6 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "atomizer/base/check.h"
 #include "atomizer/base/status_macros.h"
 #include "atomizer/persistence/lmdb_storage.h"
@@ -15,6 +18,22 @@ namespace atomizer::engine_internal {
 namespace {
 
 constexpr size_t kPruneBatch = 1000;
+
+// The per-queue part of the recovery log line: " (queue a: 2 released, 1 dead-lettered; queue
+// b: 1 released)", in queue-name order; empty if nothing was released.
+std::string RecoverOneQueueSummary(const RecoveryResult& result) {
+  if (result.queues.empty()) return "";
+  std::vector<std::string> parts;
+  parts.reserve(result.queues.size());
+  for (const QueueRecoveryCounts& queue : result.queues) {
+    std::string part = absl::StrFormat("queue %s: %d released", queue.queue, queue.released_count);
+    if (queue.dead_lettered_count > 0) {
+      absl::StrAppendFormat(&part, ", %d dead-lettered", queue.dead_lettered_count);
+    }
+    parts.push_back(std::move(part));
+  }
+  return absl::StrCat(" (", absl::StrJoin(parts, "; "), ")");
+}
 
 }  // namespace
 
@@ -58,9 +77,21 @@ bool HeartbeatService::RecoverOne(const std::string& instance_id, absl::Time sta
   report->released_count += result->released_count;
   report->dead_lettered_count += result->dead_lettered_count;
   rescued_count_.fetch_add(result->released_count, std::memory_order_relaxed);
-  logger_->Warning("sweep: recovered %s (%s): %d jobs released, %d dead-lettered", instance_id,
-                   why, result->released_count, result->dead_lettered_count);
+  {
+    MutexLock lock(&rescued_mu_);
+    for (const QueueRecoveryCounts& queue : result->queues) {
+      if (queue.released_count > 0) rescued_count_by_queue_[queue.queue] += queue.released_count;
+    }
+  }
+  logger_->Warning("sweep: recovered %s (%s): %d jobs released, %d dead-lettered%s", instance_id,
+                   why, result->released_count, result->dead_lettered_count,
+                   RecoverOneQueueSummary(*result));
   return true;
+}
+
+absl::btree_map<std::string, uint64_t> HeartbeatService::rescued_count_by_queue() const {
+  MutexLock lock(&rescued_mu_);
+  return rescued_count_by_queue_;
 }
 
 void HeartbeatService::RemoveLockFileIfDead(const std::string& instance_id) {

@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "atomizer/base/mutex.h"
@@ -70,7 +71,13 @@ class HeartbeatService {
   // Stops and joins both loops, then deletes the row. Idempotent.
   absl::Status Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Jobs this service's sweeps released back to Pending from recovered peers, in every queue
+  // (dead-lettered ones are not rescued: they count as failed).
   uint64_t rescued_count() const { return rescued_count_.load(std::memory_order_relaxed); }
+  // The same jobs by queue: an entry for every queue with at least one rescued job, ordered by
+  // queue name. A snapshot: a sweep running concurrently is counted whole or not at all.
+  absl::btree_map<std::string, uint64_t> rescued_count_by_queue() const
+      ABSL_LOCKS_EXCLUDED(rescued_mu_);
   uint64_t beat_count() const { return beat_count_.load(std::memory_order_relaxed); }
 
  private:
@@ -99,6 +106,11 @@ class HeartbeatService {
   // Relaxed statistics counters: read racily for Stats (stale is fine).
   std::atomic<uint64_t> rescued_count_{0};
   std::atomic<uint64_t> beat_count_{0};
+  // Per-queue rescued counts. A mutex, not atomics: the queues are not known in advance (a
+  // sweep rescues jobs of any queue in the environment), and both writers (a recovery, rare)
+  // and readers (Stats) are far off any hot path.
+  mutable Mutex rescued_mu_;
+  absl::btree_map<std::string, uint64_t> rescued_count_by_queue_ ABSL_GUARDED_BY(rescued_mu_);
 };
 
 }  // namespace atomizer::engine_internal

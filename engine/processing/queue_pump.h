@@ -104,6 +104,9 @@ class QueuePump {
   const std::string& queue() const { return options_.name; }
   const std::string& token() const { return token_; }
   void FillStats(QueueRuntimeStats* stats) const;
+  // Completions this pump settled since construction (the source of completed_per_second).
+  // Relaxed: statistics; a completion being settled now may be seen by the next read.
+  uint64_t completed_count() const { return completed_count_.load(std::memory_order_relaxed); }
 
  private:
   struct LeasedJob {

@@ -142,23 +142,20 @@ absl::Status LeaseCollected(Txn& txn, const LeaseRequest& request,
   return absl::OkStatus();
 }
 
-// Releases `job` (loaded through the lease index) and counts it.
-absl::Status ReleaseOne(Txn& txn, Job job, absl::Time now, bool started, CounterDeltas& counters,
-                        size_t* released_count, size_t* dead_lettered_count) {
+// Releases `job` (loaded through the lease index) and stores it. Returns whether it was
+// dead-lettered (transitions::Release); the caller counts it.
+absl::StatusOr<bool> ReleaseOne(Txn& txn, Job& job, absl::Time now, bool started,
+                                CounterDeltas& counters) {
   if (job.status != JobStatus::kProcessing) {
     return absl::DataLossError(
         absl::StrCat("lmdb: lease index names jobs/", job.id, " which is not processing"));
   }
   const Job before = job;
   const std::string instance(transitions::TokenInstance(job.lease_token));
-  if (transitions::Release(job, now, started, instance)) {
-    ++*dead_lettered_count;
-  } else {
-    ++*released_count;
-  }
+  const bool dead_lettered = transitions::Release(job, now, started, instance);
   ATOMIZER_RETURN_IF_ERROR(ReplaceJob(txn, &before, &job));
   counters.Count(job.queue, before.status, job.status);
-  return absl::OkStatus();
+  return dead_lettered;
 }
 
 // Ids of the lease index whose key starts with `prefix` (a whole token plus NUL, or an
@@ -436,9 +433,14 @@ absl::Status ReleaseByToken(Txn& txn, const ReleaseRequest& request, ReleaseResu
   CounterDeltas counters;
   for (JobId id : ids) {
     ATOMIZER_ASSIGN_OR_RETURN(Job job, LoadIndexedJob(txn, id, "leases"));
-    ATOMIZER_RETURN_IF_ERROR(ReleaseOne(txn, std::move(job), request.now, started.contains(id),
-                                        counters, &result->released_count,
-                                        &result->dead_lettered_count));
+    ATOMIZER_ASSIGN_OR_RETURN(
+        const bool dead_lettered,
+        ReleaseOne(txn, job, request.now, started.contains(id), counters));
+    if (dead_lettered) {
+      ++result->dead_lettered_count;
+    } else {
+      ++result->released_count;
+    }
   }
   return counters.Flush(txn);
 }
@@ -450,8 +452,9 @@ absl::Status ReleaseByInstance(Txn& txn, std::string_view instance_id, absl::Tim
   CounterDeltas counters;
   for (JobId id : ids) {
     ATOMIZER_ASSIGN_OR_RETURN(Job job, LoadIndexedJob(txn, id, "leases"));
-    ATOMIZER_RETURN_IF_ERROR(ReleaseOne(txn, std::move(job), now, /*started=*/true, counters,
-                                        &result->released_count, &result->dead_lettered_count));
+    ATOMIZER_ASSIGN_OR_RETURN(const bool dead_lettered,
+                              ReleaseOne(txn, job, now, /*started=*/true, counters));
+    transitions::CountRecovered(job.queue, dead_lettered, result);
   }
   return counters.Flush(txn);
 }

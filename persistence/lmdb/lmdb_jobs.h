@@ -62,7 +62,7 @@ absl::Status ExtendLeases(Txn& txn, std::string_view token, absl::Span<const Lea
                           absl::Time until, std::vector<SettleOutcome>* outcomes);
 absl::Status ReleaseByToken(Txn& txn, const ReleaseRequest& request, ReleaseResult* result);
 // Releases every Processing job whose token starts with "{instance}:*:" (rescued: they keep
-// their attempt). Adds to result->released_count and dead_lettered_count.
+// their attempt). Adds them to result's totals and per-queue entries (CountRecovered).
 absl::Status ReleaseByInstance(Txn& txn, std::string_view instance_id, absl::Time now,
                                RecoveryResult* result);
 absl::Status CancelJob(Txn& txn, JobId id, absl::Time now);

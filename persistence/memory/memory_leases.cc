@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/btree_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
@@ -160,15 +161,23 @@ absl::StatusOr<std::vector<SettleOutcome>> InMemoryStorage::Extend(
 absl::StatusOr<ReleaseResult> InMemoryStorage::ReleaseLeased(const ReleaseRequest& request) {
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateRelease(request));
   const absl::btree_set<JobId> started(request.started.begin(), request.started.end());
-  ReleaseCounts counts;
+  ReleaseResult result;
   MutexLock lock(&mu_);
-  ReleaseTokenLocked(request.token, &started, request.now, &counts);
+  ReleaseTokenLocked(request.token, &started, request.now,
+                     [&result](const Job&, bool dead_lettered) {
+                       if (dead_lettered) {
+                         ++result.dead_lettered_count;
+                       } else {
+                         ++result.released_count;
+                       }
+                     });
   EvictLocked();
-  return ReleaseResult{counts.released_count, counts.dead_lettered_count};
+  return result;
 }
 
-void InMemoryStorage::ReleaseTokenLocked(std::string token, const absl::btree_set<JobId>* started,
-                                         absl::Time now, ReleaseCounts* counts) {
+void InMemoryStorage::ReleaseTokenLocked(
+    std::string token, const absl::btree_set<JobId>* started, absl::Time now,
+    absl::FunctionRef<void(const Job& job, bool dead_lettered)> count) {
   const auto entry = jobs_.leases().find(token);
   if (entry == jobs_.leases().end()) return;
   // Copied: every Replace below shrinks this entry, and the last one erases it.
@@ -181,11 +190,8 @@ void InMemoryStorage::ReleaseTokenLocked(std::string token, const absl::btree_se
     ATOMIZER_CHECK(stored->lease_token == token);
     Job job = *stored;
     const bool job_started = started == nullptr || started->contains(id);
-    if (transitions::Release(job, now, job_started, instance)) {
-      ++counts->dead_lettered_count;
-    } else {
-      ++counts->released_count;
-    }
+    const bool dead_lettered = transitions::Release(job, now, job_started, instance);
+    count(job, dead_lettered);
     jobs_.Replace(std::move(job));
   }
   ATOMIZER_DCHECK(!jobs_.leases().contains(token));
@@ -257,12 +263,12 @@ absl::StatusOr<RecoveryResult> InMemoryStorage::TryRecoverStaleServer(std::strin
        it != jobs_.leases().end() && it->first.starts_with(prefix); ++it) {
     tokens.push_back(it->first);
   }
-  ReleaseCounts counts;
   for (std::string& token : tokens) {
-    ReleaseTokenLocked(std::move(token), /*started=*/nullptr, now, &counts);
+    ReleaseTokenLocked(std::move(token), /*started=*/nullptr, now,
+                       [&result](const Job& job, bool dead_lettered) {
+                         transitions::CountRecovered(job.queue, dead_lettered, &result);
+                       });
   }
-  result.released_count = counts.released_count;
-  result.dead_lettered_count = counts.dead_lettered_count;
   EvictLocked();
   return result;
 }

@@ -29,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -109,11 +110,6 @@ class InMemoryStorage final : public Storage {
   absl::Status TestOnlyBreakReadyIndex(JobId id) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct ReleaseCounts {
-    size_t released_count = 0;       // back to Pending
-    size_t dead_lettered_count = 0;  // their last attempt was lost: now Failed
-  };
-
   // Insert path shared by Insert and RunDueSchedules. REQUIRES: ValidateNewJob(job) is OK.
   InsertResult InsertOneLocked(const NewJob& job, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -130,9 +126,11 @@ class InMemoryStorage final : public Storage {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Releases every Processing job leased under exactly `token`. A job in `started` (every job
   // if `started` is nullptr) keeps its attempt and dead-letters if it was the last; the others
-  // get their attempt back. The token's lease index entry is gone afterwards.
+  // get their attempt back. Calls `count(job, dead_lettered)` once per released job, with the job
+  // as released. The token's lease index entry is gone afterwards.
   void ReleaseTokenLocked(std::string token, const absl::btree_set<JobId>* started,
-                          absl::Time now, ReleaseCounts* counts)
+                          absl::Time now,
+                          absl::FunctionRef<void(const Job& job, bool dead_lettered)> count)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evicts the terminal records with the oldest updated_at until invariant S3 holds again.
   void EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

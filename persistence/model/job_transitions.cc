@@ -1,8 +1,10 @@
 #include "atomizer/persistence/job_transitions.h"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -238,6 +240,25 @@ bool Release(Job& job, absl::Time now, bool started, std::string_view lost_insta
   job.status = JobStatus::kPending;
   ClearLease(job);
   return false;
+}
+
+void CountRecovered(std::string_view queue, bool dead_lettered, RecoveryResult* result) {
+  ATOMIZER_DCHECK(!queue.empty());
+  std::vector<QueueRecoveryCounts>& queues = result->queues;
+  const auto entry = std::lower_bound(
+      queues.begin(), queues.end(), queue,
+      [](const QueueRecoveryCounts& counts, std::string_view name) { return counts.queue < name; });
+  QueueRecoveryCounts& counts =
+      entry != queues.end() && entry->queue == queue
+          ? *entry
+          : *queues.insert(entry, QueueRecoveryCounts{.queue = std::string(queue)});
+  if (dead_lettered) {
+    ++counts.dead_lettered_count;
+    ++result->dead_lettered_count;
+  } else {
+    ++counts.released_count;
+    ++result->released_count;
+  }
 }
 
 void DeadLetterExpiredLease(Job& job, absl::Time now) {

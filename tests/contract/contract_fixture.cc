@@ -94,6 +94,11 @@ void PrintTo(const InsertResult& result, std::ostream* os) {
   *os << "{id=" << result.id << " inserted=" << result.inserted << "}";
 }
 
+void PrintTo(const QueueRecoveryCounts& counts, std::ostream* os) {
+  *os << "{queue=" << counts.queue << " released=" << counts.released_count
+      << " dead_lettered=" << counts.dead_lettered_count << "}";
+}
+
 namespace contract {
 
 void PrintTo(const Counts& counts, std::ostream* os) {

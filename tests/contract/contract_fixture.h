@@ -45,6 +45,7 @@ void PrintTo(const Job& job, std::ostream* os);
 void PrintTo(const Schedule& schedule, std::ostream* os);
 void PrintTo(const ServerHeartbeat& heartbeat, std::ostream* os);
 void PrintTo(const InsertResult& result, std::ostream* os);
+void PrintTo(const QueueRecoveryCounts& counts, std::ostream* os);
 }  // namespace atomizer
 
 namespace atomizer::contract {

@@ -182,6 +182,7 @@ TYPED_TEST(ReleaseRecoveryContractTest, RecoveringAFreshOrAbsentServerChangesNot
     EXPECT_FALSE(result->recovered);
     EXPECT_EQ(result->released_count, 0u);
     EXPECT_EQ(result->dead_lettered_count, 0u);
+    EXPECT_THAT(result->queues, IsEmpty());
   }
   EXPECT_EQ(h.MustGet(fresh_job.id), fresh_job);
   EXPECT_EQ(h.MustGet(edge_job.id), edge_job);
@@ -215,6 +216,9 @@ TYPED_TEST(ReleaseRecoveryContractTest, RecoveringAStaleServerReleasesExactlyIts
   EXPECT_TRUE(result->recovered);
   EXPECT_EQ(result->released_count, 2u);
   EXPECT_EQ(result->dead_lettered_count, 0u);
+  EXPECT_THAT(result->queues,
+              ElementsAre(QueueRecoveryCounts{.queue = "default", .released_count = 1},
+                          QueueRecoveryCounts{.queue = "other", .released_count = 1}));
 
   // Rescued jobs keep their attempt.
   EXPECT_EQ(h.MustGet(foo_default.id), Released(foo_default, h.now(), 1));
@@ -236,6 +240,7 @@ TYPED_TEST(ReleaseRecoveryContractTest, RecoveringAStaleServerReleasesExactlyIts
   ATOMIZER_ASSERT_OK(result);
   EXPECT_FALSE(result->recovered);
   EXPECT_EQ(result->released_count, 0u);
+  EXPECT_THAT(result->queues, IsEmpty());
   ATOMIZER_EXPECT_OK(h.store().Verify());
 }
 
@@ -286,7 +291,14 @@ TYPED_TEST(ReleaseRecoveryContractTest, ConcurrentRecoveriesRecoverOnce) {
     size_t released_count = 0;
     for (const auto& result : results) {
       ATOMIZER_ASSERT_OK(result);
-      if (result->recovered) ++recovered_count;
+      if (result->recovered) {
+        ++recovered_count;
+        EXPECT_THAT(result->queues,
+                    ElementsAre(QueueRecoveryCounts{.queue = queue_a, .released_count = 3},
+                                QueueRecoveryCounts{.queue = queue_b, .released_count = 2}));
+      } else {
+        EXPECT_THAT(result->queues, IsEmpty());  // the loser changed nothing
+      }
       released_count += result->released_count;
     }
     EXPECT_EQ(recovered_count, 1u);
@@ -313,8 +325,11 @@ TYPED_TEST(ReleaseRecoveryContractTest, RescuedJobOnItsLastAttemptIsDeadLettered
   ATOMIZER_ASSERT_OK(result);
   EXPECT_TRUE(result->recovered);
   EXPECT_EQ(result->dead_lettered_count, 1u);
-  // Whether released_count includes the dead-lettered job is not pinned by the contract.
-  EXPECT_GE(result->released_count, 1u);
+  // RecoveryResult: a dead-lettered job is not in released_count.
+  EXPECT_EQ(result->released_count, 1u);
+  EXPECT_THAT(result->queues, ElementsAre(QueueRecoveryCounts{
+                                  .queue = "default", .released_count = 1,
+                                  .dead_lettered_count = 1}));
 
   const Job failed = h.MustGet(last.id);
   EXPECT_EQ(failed.status, JobStatus::kFailed);
@@ -329,6 +344,48 @@ TYPED_TEST(ReleaseRecoveryContractTest, RescuedJobOnItsLastAttemptIsDeadLettered
   EXPECT_EQ(failed.errors[0].at, h.now());
   EXPECT_EQ(h.MustGet(retryable.id), Released(retryable, h.now(), 1));
   EXPECT_EQ(h.StatsCounts(kDefaultQueue), (Counts{.pending = 1, .failed = 1}));
+}
+
+// RecoveryResult::queues: one entry per queue that had a released or dead-lettered job of the
+// instance, ordered by queue name whatever the lease order; the entries add up to the totals.
+// Jobs of another instance, and queues where the instance held nothing, do not appear.
+TYPED_TEST(ReleaseRecoveryContractTest, RecoveryCountsEachQueueInQueueNameOrder) {
+  ContractHarness& h = this->h();
+  ATOMIZER_ASSERT_OK(h.store().UpsertHeartbeat(Beat("foo", kBaseTime - absl::Minutes(10))));
+  ATOMIZER_ASSERT_OK(h.store().UpsertHeartbeat(Beat("bar", kBaseTime)));
+  NewJob one_shot_mid = h.MakeJob("mid");
+  one_shot_mid.retry = RetryPolicy::None();
+  NewJob one_shot_alpha = h.MakeJob("alpha");
+  one_shot_alpha.retry = RetryPolicy::None();
+  // Leased in an order unlike the queue-name order, under several tokens per queue.
+  ASSERT_EQ(h.InsertMany(2, "zeta").size(), 2u);
+  ASSERT_EQ(h.LeaseIds("zeta", Token("foo", "zeta", 1), 1).size(), 1u);
+  ASSERT_EQ(h.LeaseIds("zeta", Token("foo", "zeta", 2), 1).size(), 1u);
+  h.InsertAndLease(one_shot_mid, Token("foo", "mid"));                // dead-lettered
+  h.InsertAndLease(h.MakeJob("alpha"), Token("foo", "alpha"));        // released
+  h.InsertAndLease(one_shot_alpha, Token("foo", "alpha", 2));         // dead-lettered
+  h.InsertAndLease(h.MakeJob("beta"), Token("bar", "beta"));          // another instance's
+  ASSERT_EQ(h.InsertMany(1, "gamma").size(), 1u);                     // never leased
+
+  h.Advance(absl::Seconds(1));
+  absl::StatusOr<RecoveryResult> result =
+      h.store().TryRecoverStaleServer("foo", kBaseTime - absl::Minutes(3), h.now());
+  ATOMIZER_ASSERT_OK(result);
+  EXPECT_TRUE(result->recovered);
+  EXPECT_EQ(result->released_count, 3u);
+  EXPECT_EQ(result->dead_lettered_count, 2u);
+  EXPECT_THAT(result->queues,
+              ElementsAre(QueueRecoveryCounts{.queue = "alpha",
+                                              .released_count = 1,
+                                              .dead_lettered_count = 1},
+                          QueueRecoveryCounts{.queue = "mid", .dead_lettered_count = 1},
+                          QueueRecoveryCounts{.queue = "zeta", .released_count = 2}));
+  // The breakdown agrees with what storage now holds.
+  EXPECT_EQ(h.StatsCounts("alpha"), (Counts{.pending = 1, .failed = 1}));
+  EXPECT_EQ(h.StatsCounts("mid"), (Counts{.failed = 1}));
+  EXPECT_EQ(h.StatsCounts("zeta"), (Counts{.pending = 2}));
+  EXPECT_EQ(h.StatsCounts("beta"), (Counts{.processing = 1}));
+  ATOMIZER_EXPECT_OK(h.store().Verify());
 }
 
 }  // namespace

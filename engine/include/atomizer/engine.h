@@ -52,7 +52,8 @@ class Engine {
   virtual Client& client() = 0;
   // This process incarnation's id (also the prefix of its lease tokens).
   virtual const std::string& instance_id() const = 0;
-  // Per-queue counters (from storage) and this process's rates and latencies.
+  // Per-queue counters (from storage) and this process's rates and latencies. Each successful
+  // call ends the rate interval of QueueRuntimeStats::enqueued_per_second and begins the next.
   virtual absl::StatusOr<EngineStats> Stats() = 0;
 };
 

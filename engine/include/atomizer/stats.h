@@ -19,10 +19,23 @@ struct QueueRuntimeStats {
   std::string queue;
   // From the shared storage counters (every process on the environment).
   uint64_t pending = 0, processing = 0, completed = 0, failed = 0, cancelled = 0;
-  // This process since Start.
-  double enqueued_per_second = 0;  // over the last stats interval
+  // Rates of this process over the stats interval: the time, on the engine's Clock
+  // (EngineOptions::clock), from the previous Stats() call to this one, or from Start to the
+  // first call after Start. Each call ends one interval and begins the next, so a call after an
+  // interval without activity reports 0. Both are 0 before Start, and 0 from a call whose
+  // interval has no length (the clock did not advance), which then does not end the interval.
+  // Jobs this process's Client (Enqueue, EnqueueBatch, EnqueueAsync) inserted into this queue,
+  // per second. A job that storage did not insert (an idempotency-key duplicate) and a requeue
+  // are not enqueues.
+  double enqueued_per_second = 0;
+  // Jobs of this queue that this process's workers completed (their completion was stored),
+  // per second. 0 for a queue this process does not serve.
   double completed_per_second = 0;
-  uint64_t rescued = 0;            // jobs released from dead or stale peers by this process
+  // Totals of this process since Start.
+  // Jobs of this queue released back to Pending when this process's sweep recovered a dead or
+  // stale peer (any queue in the environment, served here or not). Jobs dead-lettered by a
+  // recovery (their last attempt was lost) are not rescued: they count in `failed`.
+  uint64_t rescued = 0;
   uint64_t lease_lost = 0;         // settlements refused because the lease had moved on
   // Jobs leased in their own enqueue's transaction by this process (direct dispatch: a due
   // job enqueued here into a queue served here, with free capacity, skips the storage poll).

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -420,6 +421,50 @@ TEST_F(HeartbeatServiceTest, RecoveryWithNoAttemptLeftDeadLettersAndIsNotRescued
   EXPECT_EQ(report.dead_lettered_count, 1u);
   EXPECT_EQ(service.rescued_count(), 0u);
   ExpectStatus(*storage, {(*inserted)[0].id}, JobStatus::kFailed);
+}
+
+// rescued_count_by_queue: a stale peer held jobs in two queues (and a one-shot job in a third,
+// which is dead-lettered, not rescued); the sweep counts each queue's rescued jobs, a later
+// recovery adds to them, and the recovery's log line gives the per-queue figures.
+TEST_F(HeartbeatServiceTest, RescuedJobsAreCountedPerQueue) {
+  std::unique_ptr<Storage> storage = OpenMemory();
+  HeartbeatService service(Options(), storage.get(), &clock_, &logger_);
+  const absl::Time now = clock_.Now();
+  EXPECT_TRUE(service.rescued_count_by_queue().empty());
+  Upsert(*storage, "peer", now - kTimeout - absl::Seconds(1));
+  const std::vector<JobId> in_emails = LeaseUnder(*storage, "peer", "emails", 3, now);
+  const std::vector<JobId> in_billing = LeaseUnder(*storage, "peer", "billing", 2, now);
+  absl::StatusOr<std::vector<InsertResult>> one_shot = storage->Insert(
+      {NewJob{.queue = "reports", .type = "t", .retry = RetryPolicy::None()}}, now);
+  ASSERT_TRUE(one_shot.ok()) << one_shot.status();
+  ASSERT_TRUE(storage
+                  ->Lease({.queue = "reports", .now = now, .count_max = 1,
+                           .token = TokenOf("peer", "reports"), .visibility = absl::Hours(1)})
+                  .ok());
+
+  const SweepReport report = service.SweepOnce(now);
+  EXPECT_EQ(report.recovered_count, 1u);
+  EXPECT_EQ(report.released_count, 5u);
+  EXPECT_EQ(report.dead_lettered_count, 1u);
+  EXPECT_EQ(service.rescued_count(), 5u);
+  EXPECT_EQ(service.rescued_count_by_queue(),
+            (absl::btree_map<std::string, uint64_t>{{"billing", 2}, {"emails", 3}}));
+  ExpectStatus(*storage, in_emails, JobStatus::kPending);
+  ExpectStatus(*storage, in_billing, JobStatus::kPending);
+  ExpectStatus(*storage, {(*one_shot)[0].id}, JobStatus::kFailed);
+  EXPECT_EQ(sink_.Count(LogLevel::kWarning,
+                        "sweep: recovered peer (its heartbeat is stale): 5 jobs released, 1 "
+                        "dead-lettered (queue billing: 2 released; queue emails: 3 released; "
+                        "queue reports: 0 released, 1 dead-lettered)"),
+            1);
+
+  // Another peer's jobs in one of those queues add to its count.
+  Upsert(*storage, "other", now - kTimeout - absl::Seconds(1));
+  LeaseUnder(*storage, "other", "billing", 1, now);
+  EXPECT_EQ(service.SweepOnce(now).released_count, 1u);
+  EXPECT_EQ(service.rescued_count_by_queue(),
+            (absl::btree_map<std::string, uint64_t>{{"billing", 3}, {"emails", 3}}));
+  EXPECT_EQ(service.rescued_count(), 6u);
 }
 
 // ---- SweepOnce: retention ---------------------------------------------------------------------

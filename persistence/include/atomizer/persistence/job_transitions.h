@@ -48,6 +48,12 @@ void Settle(Job& job, const Settlement& settlement, absl::Time now);
 // the attempt is given back. Returns true if the job was dead-lettered.
 bool Release(Job& job, absl::Time now, bool started, std::string_view lost_instance);
 
+// Counts one job that a stale-server recovery released (`dead_lettered`: Release returned true)
+// in `result`: in its totals and in the entry of `queue` in result->queues, which it creates in
+// queue-name order if needed (RecoveryResult's contract). Every backend counts through this, so
+// the totals and the breakdown agree by construction. O(queues in result) per call.
+void CountRecovered(std::string_view queue, bool dead_lettered, RecoveryResult* result);
+
 // Processing with an expired lease and no attempt left -> Failed, with an error naming the
 // instance that held the lease.
 void DeadLetterExpiredLease(Job& job, absl::Time now);

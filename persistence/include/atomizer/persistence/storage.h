@@ -112,12 +112,24 @@ struct ReleaseResult {
 
 // ---- Heartbeats and recovery ----------------------------------------------------------------
 
+// One queue's share of a recovery (RecoveryResult::queues).
+struct QueueRecoveryCounts {
+  std::string queue;
+  size_t released_count = 0;       // back to Pending
+  size_t dead_lettered_count = 0;  // now Failed (not in released_count)
+  friend bool operator==(const QueueRecoveryCounts&, const QueueRecoveryCounts&) = default;
+};
+
 struct RecoveryResult {
   std::string instance_id;
   bool recovered = false;          // false: the row was gone or fresh; nothing changed
   size_t released_count = 0;       // jobs of that instance, in every queue, back to Pending
   // Jobs of that instance whose last attempt was lost: now Failed (not in released_count).
   size_t dead_lettered_count = 0;
+  // The same jobs by queue: one entry per queue with at least one released or dead-lettered
+  // job, ordered by queue name (so at most one entry per queue, and empty if nothing was
+  // released). The entries sum to released_count and dead_lettered_count.
+  std::vector<QueueRecoveryCounts> queues;
 };
 
 // ---- Schedules ------------------------------------------------------------------------------
