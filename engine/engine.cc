@@ -89,7 +89,8 @@ absl::Status EngineImpl::Start() {
                              .environment_dir = options_.lmdb.path,
                              .completed_retention = options_.lmdb.path.empty()
                                                         ? options_.memory.completed_retention
-                                                        : options_.lmdb.completed_retention};
+                                                        : options_.lmdb.completed_retention,
+                             .jobs_released = [this](std::string_view queue) { Ring(queue); }};
   heartbeat_ = std::make_unique<HeartbeatService>(std::move(heartbeat), storage_.get(), clock_,
                                                   &logger_);
   heartbeat_for_stats_.store(heartbeat_.get(), std::memory_order_release);

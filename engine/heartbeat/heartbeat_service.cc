@@ -86,6 +86,11 @@ bool HeartbeatService::RecoverOne(const std::string& instance_id, absl::Time sta
   logger_->Warning("sweep: recovered %s (%s): %d jobs released, %d dead-lettered%s", instance_id,
                    why, result->released_count, result->dead_lettered_count,
                    RecoverOneQueueSummary(*result));
+  if (options_.jobs_released) {
+    for (const QueueRecoveryCounts& queue : result->queues) {
+      if (queue.released_count > 0) options_.jobs_released(queue.queue);
+    }
+  }
   return true;
 }
 

@@ -22,7 +22,9 @@
 #define ATOMIZER_ENGINE_HEARTBEAT_HEARTBEAT_SERVICE_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "absl/container/btree_map.h"
@@ -45,6 +47,10 @@ struct HeartbeatOptions {
   // storage, no lock files, no reader cleanup.
   std::string environment_dir;
   absl::Duration completed_retention;  // > 0: the sweep prunes older completed jobs
+  // Called on the sweep thread with each queue whose jobs a recovery put back to Pending, so
+  // that idle pumps in every process take them at once rather than at their next poll (the
+  // engine rings the queue's doorbell). May be empty.
+  std::function<void(std::string_view queue)> jobs_released;
 };
 
 struct SweepReport {

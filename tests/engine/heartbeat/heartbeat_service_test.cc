@@ -467,6 +467,35 @@ TEST_F(HeartbeatServiceTest, RescuedJobsAreCountedPerQueue) {
   EXPECT_EQ(service.rescued_count(), 6u);
 }
 
+// jobs_released: the engine rings each queue's doorbell so that idle pumps take rescued jobs at
+// once. It is told exactly the queues that got jobs back (not one that only lost a job to the
+// dead letter), once per recovery.
+TEST_F(HeartbeatServiceTest, EachQueueWithReleasedJobsIsAnnouncedOnce) {
+  std::unique_ptr<Storage> storage = OpenMemory();
+  std::vector<std::string> announced;  // written on this thread: SweepOnce runs here
+  HeartbeatOptions options = Options();
+  options.jobs_released = [&announced](std::string_view queue) {
+    announced.emplace_back(queue);
+  };
+  HeartbeatService service(std::move(options), storage.get(), &clock_, &logger_);
+  const absl::Time now = clock_.Now();
+  Upsert(*storage, "peer", now - kTimeout - absl::Seconds(1));
+  LeaseUnder(*storage, "peer", "emails", 3, now);
+  LeaseUnder(*storage, "peer", "billing", 1, now);
+  absl::StatusOr<std::vector<InsertResult>> one_shot = storage->Insert(
+      {NewJob{.queue = "reports", .type = "t", .retry = RetryPolicy::None()}}, now);
+  ASSERT_TRUE(one_shot.ok()) << one_shot.status();
+  ASSERT_TRUE(storage
+                  ->Lease({.queue = "reports", .now = now, .count_max = 1,
+                           .token = TokenOf("peer", "reports"), .visibility = absl::Hours(1)})
+                  .ok());
+  EXPECT_EQ(service.SweepOnce(now).recovered_count, 1u);
+  EXPECT_EQ(announced, (std::vector<std::string>{"billing", "emails"}));
+  announced.clear();
+  EXPECT_EQ(service.SweepOnce(now).recovered_count, 0u);  // nothing left to recover
+  EXPECT_TRUE(announced.empty());
+}
+
 // ---- SweepOnce: retention ---------------------------------------------------------------------
 
 // Inserts, leases and completes one job at `at`; returns its id.
