@@ -217,7 +217,10 @@ std::optional<Recovery> ParseRecovery(absl::string_view message) {
   if (open == absl::string_view::npos || close == absl::string_view::npos) return std::nullopt;
   Recovery recovery{.instance = std::string(message.substr(0, open)),
                     .reason = std::string(message.substr(open + 1, close - open))};
-  const std::vector<absl::string_view> counts = absl::StrSplit(message.substr(close + 3), ' ');
+  // "<n> jobs released, <m> dead-lettered", then the per-queue figures in parentheses.
+  absl::string_view totals = message.substr(close + 3);
+  totals = totals.substr(0, totals.find(" ("));
+  const std::vector<absl::string_view> counts = absl::StrSplit(totals, ' ');
   if (counts.size() != 5 || !absl::SimpleAtoi(counts[0], &recovery.released_count) ||
       !absl::SimpleAtoi(counts[3], &recovery.dead_lettered_count)) {
     return std::nullopt;
