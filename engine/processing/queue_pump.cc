@@ -136,7 +136,6 @@ bool QueuePump::SettlingOrStopping() const { return !settling_.empty() || stop_s
 
 bool QueuePump::SettleRoom() const { return stop_settler_ || settling_.size() < kSettlingMax; }
 
-
 void QueuePump::PumpWaitForCapacity(absl::Duration timeout) {
   MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(this, &QueuePump::CapacityFreedOrStopping), timeout);
