@@ -348,7 +348,8 @@ void BM_Lifecycle(benchmark::State& state, size_t batch_jobs) {
 // queue, plus retained Completed ones. The sweeper calls Prune every stale_sweep_interval in
 // every process, so its cost must not grow with the backlog.
 constexpr size_t kPruneBacklogJobs = 100'000;
-constexpr size_t kPruneBatchJobs = 16;  // old Completed jobs made (untimed) per PruneBatch iteration
+// Old Completed jobs made (untimed) before each PruneBatch call.
+constexpr size_t kPruneBatchJobs = 16;
 constexpr size_t kPruneSweepJobsMax = 1000;  // Prune's count_max, as a sweep might pass
 constexpr absl::Duration kPruneRetention = absl::Hours(1);
 
@@ -438,7 +439,8 @@ void BM_PruneBatch(benchmark::State& state, Backend backend) {
       SkipWithStatus(state, "complete", made);
       break;
     }
-    absl::StatusOr<size_t> pruned = storage->Prune(BenchNow() - kPruneRetention, kPruneSweepJobsMax);
+    absl::StatusOr<size_t> pruned =
+        storage->Prune(BenchNow() - kPruneRetention, kPruneSweepJobsMax);
     if (!pruned.ok() || *pruned != kPruneBatchJobs) {
       SkipWithStatus(state, "prune", pruned.ok() ? absl::InternalError("short") : pruned.status());
       break;

@@ -582,7 +582,8 @@ absl::Status BuildCompletedIndex(Txn& txn, size_t* indexed) {
     ATOMIZER_ASSIGN_OR_RETURN(const JobId id, codec::DecodeJobKey(cursor.key()));
     ATOMIZER_ASSIGN_OR_RETURN(const Job job, codec::DecodeJob(cursor.value()));
     if (job.id != id) {
-      return absl::DataLossError(absl::StrCat("lmdb: jobs/", id, " holds the record of job ", job.id));
+      return absl::DataLossError(
+          absl::StrCat("lmdb: jobs/", id, " holds the record of job ", job.id));
     }
     if (const std::optional<std::string> key = CompletedKeyOf(&job); key.has_value()) {
       ATOMIZER_RETURN_IF_ERROR(txn.Put(Db::kCompleted, *key, ""));

@@ -292,7 +292,8 @@ TEST(CodecCompletedKey, LayoutAndRoundTrip) {
             Bytes({0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(EncodeCompletedKey(absl::InfinitePast(), 1), Bytes({0, 0, 0, 0, 0, 0, 0, 0,
                                                                  0, 0, 0, 0, 0, 0, 0, 1}));
-  const absl::StatusOr<CompletedKey> decoded = DecodeCompletedKey(EncodeCompletedKey(Micros(-1), 9));
+  const absl::StatusOr<CompletedKey> decoded =
+      DecodeCompletedKey(EncodeCompletedKey(Micros(-1), 9));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->completed_at, Micros(-1));
   EXPECT_EQ(decoded->id, 9u);

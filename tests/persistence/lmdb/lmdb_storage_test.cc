@@ -306,7 +306,9 @@ TEST(LmdbStorage, OpeningASchemaVersion1EnvironmentBuildsTheCompletedIndex) {
   auto pruned = (*storage)->Prune(kNow - absl::Hours(1), 100);
   ASSERT_TRUE(pruned.ok()) << pruned.status();
   EXPECT_EQ(*pruned, old_ids.size());
-  for (const JobId id : old_ids) EXPECT_EQ((*storage)->Get(id).status().code(), absl::StatusCode::kNotFound);
+  for (const JobId id : old_ids) {
+    EXPECT_EQ((*storage)->Get(id).status().code(), absl::StatusCode::kNotFound) << id;
+  }
   for (const JobId id : young_ids) EXPECT_TRUE((*storage)->Get(id).ok()) << id;
   EXPECT_TRUE((*storage)->Verify().ok());
   storage->reset();
