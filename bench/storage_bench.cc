@@ -95,13 +95,14 @@ absl::StatusOr<std::string> MakeTempDirectory() {
   return path;
 }
 
-absl::StatusOr<std::unique_ptr<Storage>> OpenBackend(Backend backend, std::string* directory) {
-  // Every option that matters is set here, not left to a default (STYLE 2.2). Completed jobs
-  // are deleted at completion (retention 0), so the Lifecycle store stays small however long it
-  // runs.
+// Every option that matters is set here, not left to a default (STYLE 2.2). The throughput
+// benchmarks delete completed jobs at completion (retention 0), so the Lifecycle store stays small
+// however long it runs; the Prune benchmarks retain them.
+absl::StatusOr<std::unique_ptr<Storage>> OpenBackend(Backend backend, std::string* directory,
+                                                     absl::Duration completed_retention) {
   if (backend == Backend::kInMemory) {
     return OpenInMemoryStorage(InMemoryStorageOptions{.payload_bytes_max = kPayloadBytes,
-                                                      .completed_retention = absl::ZeroDuration(),
+                                                      .completed_retention = completed_retention,
                                                       .terminal_jobs_max = 100'000});
   }
   absl::StatusOr<std::string> path = MakeTempDirectory();
@@ -116,7 +117,7 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenBackend(Backend backend, std::strin
   options.map_bytes_max = kMapBytesMax;
   options.readers_max = 512;  // the default; the benchmark opens no read transactions itself
   options.payload_bytes_max = kPayloadBytes;
-  options.completed_retention = absl::ZeroDuration();
+  options.completed_retention = completed_retention;
   options.group_commit_requests_max = 1024;  // the default: one transaction serves every thread
   return OpenLmdbStorage(options);
 }
@@ -125,7 +126,8 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenBackend(Backend backend, std::strin
 template <Backend kBackend>
 void OpenSharedStore(const benchmark::State&) {
   SharedStore& shared = Shared();
-  absl::StatusOr<std::unique_ptr<Storage>> storage = OpenBackend(kBackend, &shared.directory);
+  absl::StatusOr<std::unique_ptr<Storage>> storage =
+      OpenBackend(kBackend, &shared.directory, absl::ZeroDuration());
   shared.open_status = storage.status();
   if (storage.ok()) shared.storage = *std::move(storage);
 }
@@ -340,6 +342,116 @@ void BM_Lifecycle(benchmark::State& state, size_t batch_jobs) {
   state.SetItemsProcessed(completed_count);
 }
 
+// ---- Prune: the sweeper's retention pass on a large backlog ----------------------------------
+
+// The Prune benchmarks' store: kPruneBacklogJobs Pending jobs (never pruned) in the thread's
+// queue, plus retained Completed ones. The sweeper calls Prune every stale_sweep_interval in
+// every process, so its cost must not grow with the backlog.
+constexpr size_t kPruneBacklogJobs = 100'000;
+// Old Completed jobs made (untimed) before each PruneBatch call.
+constexpr size_t kPruneBatchJobs = 16;
+constexpr size_t kPruneSweepJobsMax = 1000;  // Prune's count_max, as a sweep might pass
+constexpr absl::Duration kPruneRetention = absl::Hours(1);
+
+// Inserts, leases and completes `job_count` jobs with Settle's now = `completed_at`.
+absl::Status CompleteJobs(Storage& storage, const ThreadContext& context, size_t job_count,
+                          absl::Time completed_at) {
+  std::vector<NewJob> batch(job_count, context.batch.front());
+  absl::StatusOr<std::vector<InsertResult>> inserted = storage.Insert(batch, completed_at);
+  if (!inserted.ok()) return inserted.status();
+  LeaseRequest request = MakeLeaseRequest(context, job_count);
+  request.queue = "prune-done";
+  request.token = LeaseToken{.instance_id = std::string(kInstanceId),
+                             .queue = request.queue,
+                             .lease_id = std::string(32, 'f')}
+                      .ToString();
+  request.now = completed_at;
+  absl::StatusOr<LeaseResult> leased = storage.Lease(request);
+  if (!leased.ok()) return leased.status();
+  std::vector<Settlement> settlements;
+  for (const Job& job : leased->jobs) {
+    settlements.push_back(Settlement{.id = job.id,
+                                     .token = request.token,
+                                     .epoch = job.lease_epoch,
+                                     .kind = SettleKind::kComplete});
+  }
+  if (settlements.size() != job_count) return absl::InternalError("short lease");
+  absl::StatusOr<std::vector<SettleOutcome>> outcomes = storage.Settle(settlements, completed_at);
+  return outcomes.status();
+}
+
+// A fresh store holding the backlog and kPruneBatchJobs young Completed jobs, or null after
+// marking the benchmark skipped. `directory` receives the LMDB directory (to delete).
+std::unique_ptr<Storage> OpenPruneStore(benchmark::State& state, Backend backend,
+                                        ThreadContext* context, std::string* directory) {
+  *context = MakeThreadContext(0, 1);
+  context->batch.front().queue = "prune-done";
+  ThreadContext backlog = MakeThreadContext(0, 1);
+  absl::StatusOr<std::unique_ptr<Storage>> storage =
+      OpenBackend(backend, directory, kPruneRetention);
+  absl::Status status = storage.status();
+  if (status.ok()) status = Prefill(**storage, backlog, kPruneBacklogJobs);
+  if (status.ok()) status = CompleteJobs(**storage, *context, kPruneBatchJobs, BenchNow());
+  if (status.ok()) return *std::move(storage);
+  SkipWithStatus(state, "prune set-up", status);
+  return nullptr;
+}
+
+void RemoveDirectory(const std::string& directory) {
+  if (directory.empty()) return;
+  std::error_code error;
+  std::filesystem::remove_all(directory, error);  // best effort: it is under /tmp
+}
+
+// Timed: one Prune that finds nothing old enough (the sweeper's steady state): the retained
+// Completed jobs are all younger than completed_before. Items = Prune calls.
+void BM_PruneNothingDue(benchmark::State& state, Backend backend) {
+  ThreadContext context;
+  std::string directory;
+  std::unique_ptr<Storage> storage = OpenPruneStore(state, backend, &context, &directory);
+  for (auto _ : state) {
+    if (storage == nullptr) break;
+    absl::StatusOr<size_t> pruned = storage->Prune(BenchNow(), kPruneSweepJobsMax);
+    if (!pruned.ok() || *pruned != 0) {
+      SkipWithStatus(state, "prune", pruned.ok() ? absl::InternalError("pruned") : pruned.status());
+      break;
+    }
+  }
+  storage.reset();
+  RemoveDirectory(directory);
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Timed: one Prune that deletes exactly kPruneBatchJobs old Completed jobs, made (untimed) before
+// each call. Items = jobs pruned.
+void BM_PruneBatch(benchmark::State& state, Backend backend) {
+  ThreadContext context;
+  std::string directory;
+  std::unique_ptr<Storage> storage = OpenPruneStore(state, backend, &context, &directory);
+  const absl::Time old = BenchNow() - 2 * kPruneRetention;
+  int64_t pruned_count = 0;
+  for (auto _ : state) {
+    if (storage == nullptr) break;
+    state.PauseTiming();
+    const absl::Status made = CompleteJobs(*storage, context, kPruneBatchJobs, old);
+    state.ResumeTiming();
+    if (!made.ok()) {
+      SkipWithStatus(state, "complete", made);
+      break;
+    }
+    absl::StatusOr<size_t> pruned =
+        storage->Prune(BenchNow() - kPruneRetention, kPruneSweepJobsMax);
+    if (!pruned.ok() || *pruned != kPruneBatchJobs) {
+      SkipWithStatus(state, "prune", pruned.ok() ? absl::InternalError("short") : pruned.status());
+      break;
+    }
+    pruned_count += static_cast<int64_t>(*pruned);
+  }
+  storage.reset();
+  RemoveDirectory(directory);
+  state.SetItemsProcessed(pruned_count);
+}
+
 // Timed: one 4 KiB pwrite over the start of a file in $TMPDIR plus fdatasync, the floor under
 // every durable commit (LMDB's kSync does at least two such syncs per commit). Not a storage
 // benchmark: run it next to the kSync figures to see what the disk cost at that moment, because
@@ -429,6 +541,25 @@ void RegisterAll() {
   RegisterOp("Lease", &BM_Lease, /*fixed_count=*/true);
   RegisterOp("Settle", &BM_Settle, /*fixed_count=*/true);
   RegisterOp("Lifecycle", &BM_Lifecycle, /*fixed_count=*/false);
+  // One thread, a fixed count: set-up (100,000 inserts) dominates the run, not the timed calls.
+  constexpr benchmark::IterationCount kPruneIterations = 50;
+  for (Backend backend : {Backend::kInMemory, Backend::kLmdbNoSync}) {
+    const std::string suffix = absl::StrCat(BackendName(backend), "/", kPruneBacklogJobs);
+    benchmark::RegisterBenchmark(absl::StrCat("PruneNothingDue/", suffix).c_str(),
+                                 [backend](benchmark::State& state) {
+                                   BM_PruneNothingDue(state, backend);
+                                 })
+        ->Iterations(kPruneIterations)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(absl::StrCat("PruneBatch/", suffix).c_str(),
+                                 [backend](benchmark::State& state) {
+                                   BM_PruneBatch(state, backend);
+                                 })
+        ->Iterations(kPruneIterations)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
   benchmark::RegisterBenchmark("Fdatasync/4096", &BM_Fdatasync)
       ->MinTime(1.0)
       ->UseRealTime()

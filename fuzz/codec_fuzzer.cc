@@ -107,6 +107,10 @@ void CheckKeys(std::string_view key) {
       Decoded("schedule due key", due)) {
     CheckSameKey(key, EncodeScheduleDueKey(due->next_run_at, due->key));
   }
+  if (const absl::StatusOr<CompletedKey> completed = DecodeCompletedKey(key);
+      Decoded("completed key", completed)) {
+    CheckSameKey(key, EncodeCompletedKey(completed->completed_at, completed->id));
+  }
   if (const absl::StatusOr<uint64_t> value = DecodeU64(key); Decoded("u64", value)) {
     CheckSameKey(key, EncodeU64(*value));
   }

@@ -54,12 +54,14 @@ constexpr size_t kLeaseKeyBytesMax = kLeaseTokenBytesMax + 1 + kIdBytes;
 constexpr size_t kIdempotencyKeyKeyBytesMax = kQueueNameBytesMax + 1 + kIdempotencyKeyBytesMax;
 constexpr size_t kCounterKeyBytesMax = kQueueNameBytesMax + 1 + kStatusBytes;
 constexpr size_t kScheduleDueKeyBytesMax = kKeyTimeBytes + kScheduleKeyBytesMax;
+constexpr size_t kCompletedKeyBytes = kKeyTimeBytes + kIdBytes;
 static_assert(kIdBytes <= kKeyBytesMax, "jobs key");
 static_assert(kReadyKeyBytesMax <= kKeyBytesMax, "ready key");  // 118
 static_assert(kLeaseKeyBytesMax <= kKeyBytesMax, "leases key");  // 275
 static_assert(kIdempotencyKeyKeyBytesMax <= kKeyBytesMax, "idempotency key");  // 356
 static_assert(kCounterKeyBytesMax <= kKeyBytesMax, "counters key");  // 102
 static_assert(kScheduleDueKeyBytesMax <= kKeyBytesMax, "schedules_due key");  // 208
+static_assert(kCompletedKeyBytes <= kKeyBytesMax, "completed key");  // 16
 static_assert(kInstanceIdBytesMax <= kKeyBytesMax, "servers key");
 static_assert(kScheduleKeyBytesMax <= kKeyBytesMax, "schedules key");
 
@@ -299,6 +301,30 @@ absl::StatusOr<ScheduleDueKey> DecodeScheduleDueKey(std::string_view key) {
     return KeyError("schedule due", key, status.message());
   }
   return due;
+}
+
+// ---- completed ----
+
+std::string EncodeCompletedKey(absl::Time completed_at, JobId id) {
+  ATOMIZER_CHECK(id > 0);
+  std::string out;
+  out.reserve(kCompletedKeyBytes);
+  PutKeyTime(completed_at, &out);
+  PutU64(id, &out);
+  ATOMIZER_DCHECK(out.size() == kCompletedKeyBytes);
+  return out;
+}
+
+absl::StatusOr<CompletedKey> DecodeCompletedKey(std::string_view key) {
+  if (key.size() != kCompletedKeyBytes) {
+    return KeyError("completed", key, absl::StrCat(key.size(), " bytes, expected 16"));
+  }
+  CompletedKey completed;
+  // Every 8-byte value is a time (Invariant 1), so the time needs no check.
+  completed.completed_at = LoadKeyTime(key.data());
+  completed.id = LoadU64(key.data() + kKeyTimeBytes);
+  if (completed.id == 0) return KeyError("completed", key, "job id 0");
+  return completed;
 }
 
 // ---- Schedule occurrences ----

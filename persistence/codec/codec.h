@@ -103,6 +103,17 @@ struct CounterKey {
 std::string EncodeCounterKey(std::string_view queue, JobStatus status);
 absl::StatusOr<CounterKey> DecodeCounterKey(std::string_view key);
 
+// completed: completed_at (8, ordered) | id (8 BE) -> empty. Exactly the Completed records have
+// an entry (every Completed record has completed_at), so a cursor from the first key visits the
+// retained completed jobs oldest first: Prune's scan. Every time, the infinities included,
+// encodes; decoding rejects only a wrong length and id 0.
+struct CompletedKey {
+  absl::Time completed_at;
+  JobId id = 0;
+};
+std::string EncodeCompletedKey(absl::Time completed_at, JobId id);
+absl::StatusOr<CompletedKey> DecodeCompletedKey(std::string_view key);
+
 // servers: instance id bytes. schedules: schedule key bytes (both used raw).
 
 // schedules_due: next run (8, ordered) | schedule key -> empty. Only enabled schedules with a

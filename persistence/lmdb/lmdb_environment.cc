@@ -18,6 +18,7 @@
 #include "atomizer/base/status_macros.h"
 #include "persistence/codec/codec.h"
 #include "persistence/lmdb/lmdb_errors.h"
+#include "persistence/lmdb/lmdb_jobs.h"
 
 namespace atomizer::lmdb_internal {
 namespace {
@@ -28,7 +29,10 @@ constexpr uint32_t kReadersMin = 8;
 constexpr uint32_t kReadersLimit = 32'768;
 constexpr size_t kGroupCommitRequestsLimit = 65'536;
 constexpr std::string_view kMetaKey = "atomizer";
-constexpr uint32_t kSchemaVersion = 1;
+// docs/format.md section 9: version 2 added the `completed` index. An environment of version 1
+// is upgraded at open (UpgradeSchema); any other version is refused.
+constexpr uint32_t kSchemaVersion = 2;
+constexpr uint32_t kSchemaVersionWithoutCompleted = 1;
 
 absl::Status ValidateOptions(const LmdbStorageOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("path: must not be empty");
@@ -206,21 +210,35 @@ absl::Status Environment::OpenDatabases() {
     if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, absl::StrCat("dbi_open ", name));
   }
   Txn view(txn, &databases_);
-  ATOMIZER_ASSIGN_OR_RETURN(std::optional<std::string_view> stored, view.Get(Db::kMeta, kMetaKey));
-  if (stored.has_value()) {
-    ATOMIZER_ASSIGN_OR_RETURN(codec::Meta meta, codec::DecodeMeta(*stored));
-    if (meta.schema_version != kSchemaVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "lmdb open ", options_.path, ": schema version ", meta.schema_version,
-          " is not this build's version ", kSchemaVersion));
-    }
-  } else {
-    std::string bytes;
-    codec::EncodeMeta(codec::Meta{.schema_version = kSchemaVersion, .last_job_id = 0}, &bytes);
-    ATOMIZER_RETURN_IF_ERROR(view.Put(Db::kMeta, kMetaKey, bytes));
-  }
+  ATOMIZER_RETURN_IF_ERROR(CheckOrUpgradeSchema(view));
   finished = true;  // mdb_txn_commit frees the transaction whether or not it succeeds
   return StatusFromLmdb(mdb_txn_commit(txn), "txn_commit (open databases)");
+}
+
+absl::Status Environment::CheckOrUpgradeSchema(Txn& txn) {
+  ATOMIZER_ASSIGN_OR_RETURN(std::optional<std::string_view> stored, txn.Get(Db::kMeta, kMetaKey));
+  std::string bytes;
+  if (!stored.has_value()) {  // a new environment: every database was just created, empty
+    codec::EncodeMeta(codec::Meta{.schema_version = kSchemaVersion, .last_job_id = 0}, &bytes);
+    return txn.Put(Db::kMeta, kMetaKey, bytes);
+  }
+  ATOMIZER_ASSIGN_OR_RETURN(codec::Meta meta, codec::DecodeMeta(*stored));
+  if (meta.schema_version == kSchemaVersion) return absl::OkStatus();
+  if (meta.schema_version != kSchemaVersionWithoutCompleted) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lmdb open ", options_.path, ": schema version ", meta.schema_version,
+        " is not this build's version ", kSchemaVersion, " (nor the upgradable version ",
+        kSchemaVersionWithoutCompleted, ")"));
+  }
+  // Version 1 had no `completed` database: mdb_dbi_open just created it empty, and without its
+  // entries the retained Completed records would never be pruned. Build it from the records and
+  // bump the version in this same transaction, so the upgrade happens exactly once (another
+  // process opening concurrently waits for this write transaction, then sees version 2).
+  size_t indexed = 0;
+  ATOMIZER_RETURN_IF_ERROR(BuildCompletedIndex(txn, &indexed));
+  meta.schema_version = kSchemaVersion;
+  codec::EncodeMeta(meta, &bytes);
+  return txn.Put(Db::kMeta, kMetaKey, bytes);
 }
 
 absl::Status Environment::Read(ReadWork work) {

@@ -101,6 +101,10 @@ class Environment {
   explicit Environment(const LmdbStorageOptions& options);
   absl::Status Open();
   absl::Status OpenDatabases();
+  // Inside OpenDatabases' write transaction: writes the meta record of a new environment, or
+  // upgrades a version-1 environment to the current schema (builds the `completed` index), or
+  // returns FailedPrecondition for any other schema version. DataLoss on a bad record.
+  absl::Status CheckOrUpgradeSchema(Txn& txn);
 
   // Await condition of Write: `request` was answered, or it is at the front of the queue and
   // no leader is active (so its caller leads). Evaluated with queue_mu_ held.

@@ -36,6 +36,12 @@ std::optional<std::string> LeaseKeyOf(const Job* job) {
   return codec::EncodeLeaseKey(job->lease_token, job->id);
 }
 
+std::optional<std::string> CompletedKeyOf(const Job* job) {
+  if (job == nullptr || job->status != JobStatus::kCompleted) return std::nullopt;
+  ATOMIZER_CHECK(job->completed_at.has_value());  // codec rule: completed_at set iff Completed
+  return codec::EncodeCompletedKey(*job->completed_at, job->id);
+}
+
 absl::Status MissingIndexEntry(std::string_view index, JobId id) {
   return absl::DataLossError(absl::StrCat("lmdb: index ", AsAbsl(index),
                                           " has no entry for jobs/", id,
@@ -65,6 +71,20 @@ absl::Status UpdateLeaseIndex(Txn& txn, const Job* before, const Job* after) {
     ATOMIZER_RETURN_IF_ERROR(
         txn.Put(Db::kLeases, *new_key, codec::EncodeEpoch(after->lease_epoch)));
   }
+  return absl::OkStatus();
+}
+
+// Keeps `completed` holding exactly one entry per Completed record (docs/format.md section 8).
+// A Completed record never changes (it is only deleted), so an entry is only added or removed.
+absl::Status UpdateCompletedIndex(Txn& txn, const Job* before, const Job* after) {
+  const std::optional<std::string> old_key = CompletedKeyOf(before);
+  const std::optional<std::string> new_key = CompletedKeyOf(after);
+  if (old_key == new_key) return absl::OkStatus();
+  if (old_key.has_value()) {
+    ATOMIZER_ASSIGN_OR_RETURN(const bool existed, txn.Delete(Db::kCompleted, *old_key));
+    if (!existed) return MissingIndexEntry("completed", before->id);
+  }
+  if (new_key.has_value()) ATOMIZER_RETURN_IF_ERROR(txn.Put(Db::kCompleted, *new_key, ""));
   return absl::OkStatus();
 }
 
@@ -172,7 +192,20 @@ absl::StatusOr<std::vector<JobId>> CollectLeases(const Txn& txn, std::string_vie
   return ids;
 }
 
-// Deletes up to count_max records for which `select` is true, scanning jobs in id order.
+// Deletes `victims` (loaded in this transaction) and their index entries. Counters change as
+// for any deletion: Failed and Cancelled are decremented, Completed stays (it is cumulative).
+absl::Status DeleteVictims(Txn& txn, const std::vector<Job>& victims) {
+  CounterDeltas counters;
+  for (const Job& job : victims) {
+    ATOMIZER_RETURN_IF_ERROR(ReplaceJob(txn, &job, nullptr));
+    counters.Count(job.queue, job.status, std::nullopt);
+  }
+  return counters.Flush(txn);
+}
+
+// Deletes up to count_max records for which `select` is true, scanning jobs in id order. The scan
+// visits every record when fewer than count_max match: its bound is the number of records. Only
+// Purge of Failed or Cancelled jobs uses it (there is no index of those); Prune does not.
 template <typename Select>
 absl::Status DeleteWhere(Txn& txn, size_t count_max, Select select, size_t* deleted) {
   *deleted = 0;
@@ -186,13 +219,44 @@ absl::Status DeleteWhere(Txn& txn, size_t count_max, Select select, size_t* dele
       ATOMIZER_ASSIGN_OR_RETURN(found, cursor.Next());
     }
   }
-  CounterDeltas counters;
-  for (const Job& job : victims) {
-    ATOMIZER_RETURN_IF_ERROR(ReplaceJob(txn, &job, nullptr));
-    counters.Count(job.queue, job.status, std::nullopt);
-  }
+  ATOMIZER_RETURN_IF_ERROR(DeleteVictims(txn, victims));
   *deleted = victims.size();
-  return counters.Flush(txn);
+  return absl::OkStatus();
+}
+
+// Deletes up to count_max Completed records, oldest completion first, whose completed_at is
+// before `completed_before` (nullopt: any) and for which `select` is true. It walks only the
+// `completed` index from its first key and the records that index names: it stops at the first
+// key not older than completed_before or once count_max records are selected, so with a `select`
+// that accepts everything it decodes at most count_max + 1 keys and count_max records, whatever
+// else the environment holds. DataLoss if an entry names a missing record or one that is not
+// Completed at that time.
+template <typename Select>
+absl::Status DeleteCompleted(Txn& txn, std::optional<absl::Time> completed_before,
+                             size_t count_max, Select select, size_t* deleted) {
+  *deleted = 0;
+  std::vector<Job> victims;
+  {
+    ATOMIZER_ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn, Db::kCompleted));
+    ATOMIZER_ASSIGN_OR_RETURN(bool found, cursor.First());
+    // Bounded by count_max victims, or by the number of entries when `select` rejects some.
+    while (found && victims.size() < count_max) {
+      ATOMIZER_ASSIGN_OR_RETURN(const codec::CompletedKey key,
+                                codec::DecodeCompletedKey(cursor.key()));
+      if (completed_before.has_value() && key.completed_at >= *completed_before) break;
+      ATOMIZER_ASSIGN_OR_RETURN(Job job, LoadIndexedJob(txn, key.id, "completed"));
+      if (job.status != JobStatus::kCompleted || job.completed_at != key.completed_at) {
+        return absl::DataLossError(absl::StrCat("lmdb: completed index entry for jobs/", key.id,
+                                                " disagrees with its record (run verify)"));
+      }
+      if (select(job)) victims.push_back(std::move(job));
+      ATOMIZER_ASSIGN_OR_RETURN(found, cursor.Next());
+    }
+  }
+  ATOMIZER_DCHECK(victims.size() <= count_max);
+  ATOMIZER_RETURN_IF_ERROR(DeleteVictims(txn, victims));
+  *deleted = victims.size();
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -243,6 +307,7 @@ absl::Status ReplaceJob(Txn& txn, const Job* before, const Job* after, bool appe
   ATOMIZER_RETURN_IF_ERROR(UpdateReadyIndex(txn, before, after));
   ATOMIZER_RETURN_IF_ERROR(UpdateLeaseIndex(txn, before, after));
   ATOMIZER_RETURN_IF_ERROR(UpdateIdempotencyIndex(txn, before, after));
+  ATOMIZER_RETURN_IF_ERROR(UpdateCompletedIndex(txn, before, after));
   const JobId id = after != nullptr ? after->id : before->id;
   if (after == nullptr) {
     ATOMIZER_ASSIGN_OR_RETURN(const bool existed, txn.Delete(Db::kJobs, codec::JobKey(id)));
@@ -491,20 +556,45 @@ absl::Status RequeueJob(Txn& txn, JobId id, absl::Time now) {
 }
 
 absl::Status PurgeJobs(Txn& txn, const JobFilter& filter, size_t count_max, size_t* purged) {
-  return DeleteWhere(
-      txn, count_max,
-      [&filter](const Job& job) { return IsTerminal(job.status) && transitions::Matches(job, filter); },
-      purged);
+  const auto matches = [&filter](const Job& job) {
+    return IsTerminal(job.status) && transitions::Matches(job, filter);
+  };
+  if (filter.status == JobStatus::kCompleted) {
+    // Only Completed records can match: the completed index names exactly those.
+    return DeleteCompleted(txn, std::nullopt, count_max, matches, purged);
+  }
+  return DeleteWhere(txn, count_max, matches, purged);
 }
 
 absl::Status PruneJobs(Txn& txn, absl::Time completed_before, size_t count_max, size_t* pruned) {
-  return DeleteWhere(
-      txn, count_max,
-      [completed_before](const Job& job) {
-        return job.status == JobStatus::kCompleted && job.completed_at.has_value() &&
-               *job.completed_at < completed_before;
-      },
-      pruned);
+  return DeleteCompleted(
+      txn, completed_before, count_max, [](const Job&) { return true; }, pruned);
+}
+
+absl::Status BuildCompletedIndex(Txn& txn, size_t* indexed) {
+  *indexed = 0;
+  {
+    ATOMIZER_ASSIGN_OR_RETURN(Cursor existing, Cursor::Open(txn, Db::kCompleted));
+    ATOMIZER_ASSIGN_OR_RETURN(const bool any, existing.First());
+    if (any) return absl::FailedPreconditionError("lmdb: the completed index is not empty");
+  }
+  ATOMIZER_ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn, Db::kJobs));
+  ATOMIZER_ASSIGN_OR_RETURN(bool found, cursor.First());
+  // Bounded by the number of records; Put on another database leaves this cursor in place.
+  while (found) {
+    ATOMIZER_ASSIGN_OR_RETURN(const JobId id, codec::DecodeJobKey(cursor.key()));
+    ATOMIZER_ASSIGN_OR_RETURN(const Job job, codec::DecodeJob(cursor.value()));
+    if (job.id != id) {
+      return absl::DataLossError(
+          absl::StrCat("lmdb: jobs/", id, " holds the record of job ", job.id));
+    }
+    if (const std::optional<std::string> key = CompletedKeyOf(&job); key.has_value()) {
+      ATOMIZER_RETURN_IF_ERROR(txn.Put(Db::kCompleted, *key, ""));
+      ++*indexed;
+    }
+    ATOMIZER_ASSIGN_OR_RETURN(found, cursor.Next());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace atomizer::lmdb_internal

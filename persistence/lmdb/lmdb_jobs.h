@@ -44,8 +44,8 @@ struct JobSettings {
 
 absl::StatusOr<std::optional<Job>> LoadJob(const Txn& txn, JobId id);
 
-// Replaces `before` (nullptr: new job) by `after` (nullptr: delete), updating the ready, lease
-// and idempotency indexes and the record. `append` puts a new record with MDB_APPEND.
+// Replaces `before` (nullptr: new job) by `after` (nullptr: delete), updating the ready, lease,
+// idempotency and completed indexes and the record. `append` puts a new record with MDB_APPEND.
 absl::Status ReplaceJob(Txn& txn, const Job* before, const Job* after, bool append = false);
 
 absl::Status InsertJobs(Txn& txn, absl::Span<const NewJob> jobs, absl::Time now,
@@ -67,8 +67,21 @@ absl::Status ReleaseByInstance(Txn& txn, std::string_view instance_id, absl::Tim
                                RecoveryResult* result);
 absl::Status CancelJob(Txn& txn, JobId id, absl::Time now);
 absl::Status RequeueJob(Txn& txn, JobId id, absl::Time now);
+// Storage::Purge. A filter on status Completed walks the `completed` index; any other filter
+// scans every record in id order (no index names Failed or Cancelled jobs), stopping early only
+// once count_max are found.
 absl::Status PurgeJobs(Txn& txn, const JobFilter& filter, size_t count_max, size_t* purged);
+// Storage::Prune: deletes up to count_max Completed records with completed_at < completed_before,
+// oldest completion first. Walks the `completed` index from its start and stops at the first
+// entry not older than completed_before: it decodes at most count_max + 1 keys and count_max
+// records, however many other jobs exist. Counters do not change (Completed is cumulative).
 absl::Status PruneJobs(Txn& txn, absl::Time completed_before, size_t count_max, size_t* pruned);
+
+// Schema upgrade 1 -> 2: fills the empty `completed` index from the records (one entry per
+// Completed record). O(jobs), once per environment, inside the opening write transaction.
+// REQUIRES: `completed` is empty (FailedPrecondition otherwise). Sets *indexed to the number of
+// entries written.
+absl::Status BuildCompletedIndex(Txn& txn, size_t* indexed);
 
 }  // namespace atomizer::lmdb_internal
 

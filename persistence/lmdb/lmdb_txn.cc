@@ -36,7 +36,7 @@ std::string_view FromVal(const MDB_val& val) {
 std::string_view DbName(Db db) {
   static constexpr std::array<std::string_view, kDbCount> kNames = {
       "meta", "jobs", "ready", "leases", "idempotency",
-      "servers", "schedules", "schedules_due", "counters"};
+      "servers", "schedules", "schedules_due", "counters", "completed"};
   return kNames[static_cast<size_t>(db)];
 }
 

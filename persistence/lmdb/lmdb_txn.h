@@ -31,8 +31,10 @@ enum class Db : uint8_t {
   kSchedules,
   kSchedulesDue,
   kCounters,
+  kCompleted,  // schema version 2
 };
-inline constexpr size_t kDbCount = 9;
+inline constexpr size_t kDbCount = 10;
+static_assert(static_cast<size_t>(Db::kCompleted) + 1 == kDbCount, "kDbCount names every Db");
 std::string_view DbName(Db db);
 
 // The opened handles. Immutable after the environment is opened.

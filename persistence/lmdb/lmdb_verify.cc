@@ -22,6 +22,7 @@ struct Expected {
   std::map<std::string, std::string> ready;        // key -> value ("")
   std::map<std::string, std::string> leases;       // key -> epoch
   std::map<std::string, std::string> idempotency;  // key -> id
+  std::map<std::string, std::string> completed;    // (completed_at, id) -> value ("")
   std::map<std::string, std::string> schedules_due;
   std::map<std::pair<std::string, JobStatus>, uint64_t> counts;
   JobId id_max = 0;
@@ -44,6 +45,10 @@ absl::Status CollectJobs(const Txn& txn, Expected* expected) {
     if (job.status == JobStatus::kProcessing) {
       expected->leases[codec::EncodeLeaseKey(job.lease_token, id)] =
           codec::EncodeEpoch(job.lease_epoch);
+    }
+    if (job.status == JobStatus::kCompleted) {
+      // The record decoded, so completed_at is set (docs/format.md section 6).
+      expected->completed[codec::EncodeCompletedKey(*job.completed_at, id)] = "";
     }
     if (!job.idempotency_key.empty()) {
       expected->idempotency[codec::EncodeIdempotencyKey(job.queue, job.idempotency_key)] =
@@ -149,6 +154,7 @@ absl::Status LmdbStorage::Verify() {
     ATOMIZER_RETURN_IF_ERROR(CompareIndex(txn, Db::kLeases, expected.leases));
     ATOMIZER_RETURN_IF_ERROR(CompareIndex(txn, Db::kIdempotency, expected.idempotency));
     ATOMIZER_RETURN_IF_ERROR(CompareIndex(txn, Db::kSchedulesDue, expected.schedules_due));
+    ATOMIZER_RETURN_IF_ERROR(CompareIndex(txn, Db::kCompleted, expected.completed));
     return CompareCounters(txn, expected);
   });
 }

@@ -240,6 +240,89 @@ TYPED_TEST(ManagementContractTest, PruneDeletesOldRetainedCompletedJobsInBounded
   EXPECT_EQ(h.StatsCounts(kDefaultQueue), (Counts{.completed = 4, .failed = 1}));
 }
 
+// The sweeper's case: a backlog of jobs that are not Completed and young Completed jobs around a
+// few old ones. Prune deletes only the old ones, oldest completion first (not lowest id first),
+// at most count_max per call, and changes nothing else: not the other records, not the counters.
+TYPED_TEST(ManagementContractTest, PruneTakesOnlyOldCompletedJobsOldestFirstAmongManyOthers) {
+  ContractHarness& h = this->h();
+  ATOMIZER_ASSERT_OK(h.OpenFresh({.completed_retention = absl::Hours(1)}));
+  constexpr size_t kOld = 6;
+  constexpr size_t kYoung = 20;
+  constexpr size_t kFailed = 10;
+  constexpr size_t kProcessing = 20;
+  constexpr size_t kPending = 300;
+  constexpr size_t kLeased = kOld + kYoung + kFailed + kProcessing;
+  ASSERT_EQ(h.InsertMany(kLeased + kPending).size(), kLeased + kPending);
+  // Leased for 3 hours, so every settlement below (at most 2 hours later) holds its lease.
+  const LeaseResult leased = h.Lease(kDefaultQueue, Token("w", kDefaultQueue), kLeased,
+                                     absl::Hours(3));
+  ASSERT_EQ(leased.jobs.size(), kLeased);
+  const std::vector<Job>& jobs = leased.jobs;  // ascending ids
+  // Old: the lowest ids, completed in reverse id order, so jobs[kOld - 1] completed first.
+  for (size_t index = 0; index < kOld; ++index) {
+    h.SetNow(kBaseTime + absl::Seconds(static_cast<int64_t>(kOld - index)));
+    ASSERT_EQ(h.SettleOne(CompleteOf(jobs[index])), SettleOutcome::kApplied);
+  }
+  h.SetNow(kBaseTime + absl::Seconds(10));  // old too, but Failed: never pruned
+  for (size_t index = kOld; index < kOld + kFailed; ++index) {
+    ASSERT_EQ(h.SettleOne(FailOf(jobs[index], h.now())), SettleOutcome::kApplied);
+  }
+  h.SetNow(kBaseTime + absl::Hours(2));  // young
+  for (size_t index = kOld + kFailed; index < kOld + kFailed + kYoung; ++index) {
+    ASSERT_EQ(h.SettleOne(CompleteOf(jobs[index])), SettleOutcome::kApplied);
+  }
+  const Counts before{.pending = kPending,
+                      .processing = kProcessing,
+                      .completed = kOld + kYoung,
+                      .failed = kFailed};
+  ASSERT_EQ(h.StatsCounts(kDefaultQueue), before);
+
+  const absl::Time cutoff = kBaseTime + absl::Hours(1);
+  // One past the limit: six old jobs, count_max 5. The five oldest completions go, and the old
+  // job that completed last (the lowest id) stays.
+  EXPECT_EQ(MustPrune(h, cutoff, kOld - 1), kOld - 1);
+  EXPECT_TRUE(h.Exists(jobs[0].id));
+  for (size_t index = 1; index < kOld; ++index) EXPECT_FALSE(h.Exists(jobs[index].id)) << index;
+  // At the limit: exactly count_max old jobs left.
+  EXPECT_EQ(MustPrune(h, cutoff, 1), 1u);
+  EXPECT_FALSE(h.Exists(jobs[0].id));
+  EXPECT_EQ(MustPrune(h, cutoff, kOld), 0u);
+
+  EXPECT_EQ(h.ListAll().size(), kYoung + kFailed + kProcessing + kPending);
+  EXPECT_EQ(h.ListAll(Filter(std::nullopt, JobStatus::kCompleted)).size(), kYoung);
+  EXPECT_EQ(h.StatsCounts(kDefaultQueue), before) << "Completed is cumulative";
+  ATOMIZER_EXPECT_OK(h.store().Verify());
+  // The young ones go once the cutoff passes them.
+  EXPECT_EQ(MustPrune(h, kBaseTime + absl::Hours(3), 1000), kYoung);
+  EXPECT_EQ(h.ListAll().size(), kFailed + kProcessing + kPending);
+  ATOMIZER_EXPECT_OK(h.store().Verify());
+}
+
+// Purging Completed jobs (which the LMDB backend finds through its completed index) deletes
+// exactly the matching ones, queue filter included.
+TYPED_TEST(ManagementContractTest, PurgeOfCompletedJobsHonoursTheQueueFilter) {
+  ContractHarness& h = this->h();
+  ATOMIZER_ASSERT_OK(h.OpenFresh({.completed_retention = absl::Hours(1)}));
+  std::vector<JobId> alpha;
+  for (int index = 0; index < 3; ++index) {
+    h.Advance(absl::Seconds(1));
+    const Job beta = h.InsertAndLease(h.MakeJob("beta"), Token("w", "beta"));
+    ASSERT_EQ(h.SettleOne(CompleteOf(beta)), SettleOutcome::kApplied);
+    const Job job = h.InsertAndLease(h.MakeJob("alpha"), Token("w", "alpha"));
+    ASSERT_EQ(h.SettleOne(CompleteOf(job)), SettleOutcome::kApplied);
+    alpha.push_back(job.id);
+  }
+  h.InsertMany(5, "alpha");  // Pending: never purged
+  EXPECT_EQ(MustPurge(h, Filter("alpha", JobStatus::kCompleted), 2), 2u);
+  EXPECT_EQ(MustPurge(h, Filter("alpha", JobStatus::kCompleted), 10), 1u);
+  EXPECT_EQ(MustPurge(h, Filter("alpha", JobStatus::kCompleted), 10), 0u);
+  for (const JobId id : alpha) EXPECT_FALSE(h.Exists(id)) << id;
+  EXPECT_EQ(h.ListIds(Filter("beta", JobStatus::kCompleted)).size(), 3u);
+  EXPECT_EQ(h.ListIds(Filter("alpha", std::nullopt)).size(), 5u);
+  EXPECT_EQ(h.StatsCounts("alpha"), (Counts{.pending = 5, .completed = 3}));
+  ATOMIZER_EXPECT_OK(h.store().Verify());
+}
+
 TYPED_TEST(ManagementContractTest, StatsListsEveryQueueThatEverHadAJobInOrder) {
   ContractHarness& h = this->h();
   h.InsertOne(h.MakeJob("beta"));

@@ -285,6 +285,45 @@ TEST(CodecScheduleDueKey, MalformedKeysAreDataLoss) {
                  "schedule_key");
 }
 
+// ---- completed ----
+
+TEST(CodecCompletedKey, LayoutAndRoundTrip) {
+  EXPECT_EQ(EncodeCompletedKey(absl::UnixEpoch(), 0x0102030405060708),
+            Bytes({0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(EncodeCompletedKey(absl::InfinitePast(), 1), Bytes({0, 0, 0, 0, 0, 0, 0, 0,
+                                                                 0, 0, 0, 0, 0, 0, 0, 1}));
+  const absl::StatusOr<CompletedKey> decoded =
+      DecodeCompletedKey(EncodeCompletedKey(Micros(-1), 9));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->completed_at, Micros(-1));
+  EXPECT_EQ(decoded->id, 9u);
+}
+
+// Prune's scan stops at the first key not older than completed_before: that is only correct if
+// the keys sort by completion time first, then id.
+TEST(CodecCompletedKey, SortsByTimeThenId) {
+  std::vector<std::string> keys;
+  for (const absl::Time time : OrderedTimes()) {
+    for (const JobId id : {JobId{1}, JobId{255}, JobId{256}, std::numeric_limits<JobId>::max()}) {
+      keys.push_back(EncodeCompletedKey(time, id));
+      const absl::StatusOr<CompletedKey> decoded = DecodeCompletedKey(keys.back());
+      ASSERT_TRUE(decoded.ok()) << decoded.status();
+      EXPECT_EQ(decoded->completed_at, time);
+      EXPECT_EQ(decoded->id, id);
+    }
+  }
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
+}
+
+TEST(CodecCompletedKey, MalformedKeysAreDataLoss) {
+  ExpectDataLoss(DecodeCompletedKey("").status(), "expected 16");
+  ExpectDataLoss(DecodeCompletedKey(std::string(15, '\x80')).status(), "expected 16");
+  ExpectDataLoss(DecodeCompletedKey(std::string(17, '\x80')).status(), "expected 16");
+  ExpectDataLoss(DecodeCompletedKey(std::string(8, '\x80') + std::string(8, '\0')).status(),
+                 "job id 0");
+}
+
 // ---- Bare integers ----
 
 TEST(CodecU64, EightBytesBigEndian) {
@@ -331,6 +370,7 @@ TEST(CodecKeyLimits, LongestKeysFitLmdb) {
   EXPECT_LE(EncodeCounterKey(queue, JobStatus::kCancelled).size(), kKeyBytesMax);
   EXPECT_LE(EncodeScheduleDueKey(Micros(1), std::string(kScheduleKeyBytesMax, 's')).size(),
             kKeyBytesMax);
+  EXPECT_EQ(EncodeCompletedKey(absl::InfiniteFuture(), UINT64_MAX).size(), 16u);
 }
 
 // ---- Encoders check their arguments (persisting garbage is a bug) ----
@@ -346,6 +386,7 @@ TEST(CodecKeyDeathTest, EncodersCheckTheirArguments) {
   EXPECT_DEATH(EncodeScheduleDueKey(absl::InfiniteFuture(), "k"), "ATOMIZER_CHECK");
   EXPECT_DEATH(EncodeCounterKey("q", static_cast<JobStatus>(0)), "ATOMIZER_CHECK");
   EXPECT_DEATH(JobKey(0), "ATOMIZER_CHECK");
+  EXPECT_DEATH(EncodeCompletedKey(Micros(0), 0), "ATOMIZER_CHECK");
 }
 
 }  // namespace

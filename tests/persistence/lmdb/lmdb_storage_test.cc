@@ -1,5 +1,6 @@
 // LMDB-specific behaviour: options, the process-wide registry, map growth up to the maximum,
-// group commit under many threads, and reopening. The generic storage contract is tested by
+// group commit under many threads, reopening, the completed index (Verify, and the upgrade of a
+// schema-version-1 environment at open). The generic storage contract is tested by
 // tests/contract/ against every backend.
 #include <atomic>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "atomizer/persistence/lmdb_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "persistence/lmdb/lmdb_testing.h"
 #include "tests/testing/temp_dir.h"
 
 namespace atomizer {
@@ -206,6 +208,126 @@ TEST(LmdbStorage, OneFailingRequestInAGroupDoesNotSpoilTheOthers) {
   EXPECT_EQ((*stats)[0].count(JobStatus::kPending), 400u);
   EXPECT_EQ((*stats)[0].count(JobStatus::kCancelled), 1u);
   EXPECT_TRUE((*storage)->Verify().ok());
+}
+
+// Options that retain completed jobs for an hour.
+LmdbStorageOptions RetainingOptions(const std::string& path) {
+  LmdbStorageOptions options = FastOptions(path);
+  options.completed_retention = absl::Hours(1);
+  return options;
+}
+
+// Inserts `count` jobs of `queue` at `at`, leases them and completes them at `at`; returns their
+// ids. Fails the test on any error.
+std::vector<JobId> CompleteJobs(Storage& storage, const std::string& queue, size_t count,
+                                absl::Time at) {
+  std::vector<NewJob> batch(count, Job("done", queue));
+  auto inserted = storage.Insert(batch, at);
+  EXPECT_TRUE(inserted.ok()) << inserted.status();
+  const std::string token = LeaseToken{.instance_id = "test",
+                                       .queue = queue,
+                                       .lease_id = std::string(32, 'a')}
+                                .ToString();
+  auto leased = storage.Lease(LeaseRequest{.queue = queue,
+                                           .now = at,
+                                           .count_max = count,
+                                           .token = token,
+                                           .visibility = absl::Minutes(1)});
+  EXPECT_TRUE(leased.ok()) << leased.status();
+  std::vector<Settlement> settlements;
+  std::vector<JobId> ids;
+  if (!leased.ok()) return ids;
+  for (const atomizer::Job& job : leased->jobs) {
+    settlements.push_back(Settlement{.id = job.id,
+                                     .token = token,
+                                     .epoch = job.lease_epoch,
+                                     .kind = SettleKind::kComplete});
+    ids.push_back(job.id);
+  }
+  EXPECT_EQ(ids.size(), count);
+  auto settled = storage.Settle(settlements, at);
+  EXPECT_TRUE(settled.ok()) << settled.status();
+  return ids;
+}
+
+TEST(LmdbStorage, VerifyReportsAMissingOrAnOrphanCompletedIndexEntry) {
+  testing::TempDir dir;
+  {
+    auto storage = OpenLmdbStorage(RetainingOptions(dir.Sub("missing")));
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    const std::vector<JobId> ids = CompleteJobs(**storage, "q", 3, kNow);
+    ASSERT_EQ(ids.size(), 3u);
+    ASSERT_TRUE((*storage)->Verify().ok());
+    ASSERT_TRUE(TestOnlyBreakLmdbCompletedIndex(**storage, ids[1]).ok());
+    const absl::Status verified = (*storage)->Verify();
+    EXPECT_EQ(verified.code(), absl::StatusCode::kDataLoss) << verified;
+    EXPECT_THAT(verified.message(), HasSubstr("completed lacks"));
+    // Pruning the job whose entry is missing cannot happen (nothing names it), and deleting it
+    // by Purge reports the missing entry instead of silently going on.
+    const absl::StatusOr<size_t> purged =
+        (*storage)->Purge(JobFilter{.queue = "q", .status = std::nullopt}, 10);
+    EXPECT_EQ(purged.status().code(), absl::StatusCode::kDataLoss) << purged.status();
+  }
+  auto storage = OpenLmdbStorage(RetainingOptions(dir.Sub("orphan")));
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  auto inserted = (*storage)->Insert({Job("pending")}, kNow);
+  ASSERT_TRUE(inserted.ok()) << inserted.status();
+  ASSERT_TRUE(TestOnlyBreakLmdbCompletedIndex(**storage, (*inserted)[0].id).ok());
+  const absl::Status verified = (*storage)->Verify();
+  EXPECT_EQ(verified.code(), absl::StatusCode::kDataLoss) << verified;
+  EXPECT_THAT(verified.message(), HasSubstr("completed has an orphan entry"));
+  // Prune meets the orphan first (it is the only entry, and old) and reports it.
+  const absl::StatusOr<size_t> pruned = (*storage)->Prune(kNow + absl::Hours(1), 10);
+  EXPECT_EQ(pruned.status().code(), absl::StatusCode::kDataLoss) << pruned.status();
+}
+
+// An environment written by a build of schema version 1 has no `completed` database. Opening it
+// must index its retained Completed jobs once, so that Prune finds them, and bump the version.
+TEST(LmdbStorage, OpeningASchemaVersion1EnvironmentBuildsTheCompletedIndex) {
+  testing::TempDir dir;
+  std::vector<JobId> old_ids;
+  std::vector<JobId> young_ids;
+  {
+    auto storage = OpenLmdbStorage(RetainingOptions(dir.path()));
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    old_ids = CompleteJobs(**storage, "q", 4, kNow - absl::Hours(2));
+    young_ids = CompleteJobs(**storage, "q", 3, kNow);
+    ASSERT_TRUE((*storage)->Insert({Job("pending", "q")}, kNow).ok());
+    ASSERT_TRUE(TestOnlySetLmdbSchemaVersion(**storage, 1).ok());
+    // As a version-1 environment looks: nothing in the index, so Prune finds nothing.
+    EXPECT_EQ((*storage)->Verify().code(), absl::StatusCode::kDataLoss);
+    auto pruned = (*storage)->Prune(kNow - absl::Hours(1), 100);
+    ASSERT_TRUE(pruned.ok()) << pruned.status();
+    EXPECT_EQ(*pruned, 0u);
+  }  // the last storage closes the environment
+  auto storage = OpenLmdbStorage(RetainingOptions(dir.path()));
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  EXPECT_TRUE((*storage)->Verify().ok()) << (*storage)->Verify();
+  auto pruned = (*storage)->Prune(kNow - absl::Hours(1), 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, old_ids.size());
+  for (const JobId id : old_ids) {
+    EXPECT_EQ((*storage)->Get(id).status().code(), absl::StatusCode::kNotFound) << id;
+  }
+  for (const JobId id : young_ids) EXPECT_TRUE((*storage)->Get(id).ok()) << id;
+  EXPECT_TRUE((*storage)->Verify().ok());
+  storage->reset();
+  // The upgrade happened once: a second open finds version 2 and an index that agrees.
+  storage = OpenLmdbStorage(RetainingOptions(dir.path()));
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  EXPECT_TRUE((*storage)->Verify().ok());
+}
+
+TEST(LmdbStorage, OpeningAnUnknownSchemaVersionIsRefused) {
+  testing::TempDir dir;
+  {
+    auto storage = OpenLmdbStorage(FastOptions(dir.path()));
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    ASSERT_TRUE(TestOnlySetLmdbSchemaVersion(**storage, 3).ok());
+  }
+  auto storage = OpenLmdbStorage(FastOptions(dir.path()));
+  EXPECT_EQ(storage.status().code(), absl::StatusCode::kFailedPrecondition) << storage.status();
+  EXPECT_THAT(storage.status().message(), HasSubstr("schema version 3"));
 }
 
 }  // namespace

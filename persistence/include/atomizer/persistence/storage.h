@@ -294,8 +294,10 @@ class Storage {
   // Deletes up to count_max terminal jobs matching `filter` (status, if given, must be terminal:
   // else InvalidArgument); returns how many.
   virtual absl::StatusOr<size_t> Purge(const JobFilter& filter, size_t count_max) = 0;
-  // Deletes up to count_max retained Completed jobs with completed_at < completed_before;
-  // returns how many. The bounded batch of the sweeper's retention pass.
+  // Deletes up to count_max retained Completed jobs with completed_at < completed_before, oldest
+  // completed_at first (then lowest id); returns how many. The bounded batch of the sweeper's
+  // retention pass: it costs O(count_max) whatever the number of other jobs (both backends keep
+  // the Completed jobs in completion order).
   virtual absl::StatusOr<size_t> Prune(absl::Time completed_before, size_t count_max) = 0;
   // Checks that every index agrees with the records and that the counters agree with a full
   // scan. OK, or DataLoss describing the first disagreement. O(jobs): an audit, not a hot path.
