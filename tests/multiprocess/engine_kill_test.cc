@@ -302,6 +302,22 @@ absl::StatusOr<std::vector<Job>> ListAll(Storage& storage) {
   }
 }
 
+// Whether a Processing job of the store is leased by `instance_id` (a scan: the kill point only).
+absl::StatusOr<bool> HoldsLeases(Storage& storage, const std::string& instance_id) {
+  const std::string prefix = instance_id + ":*:";
+  PageRequest page{.after_id = 0, .limit = kPageJobsMax};
+  for (;;) {  // bounded: each page advances after_id past the jobs it returned
+    absl::StatusOr<std::vector<Job>> jobs =
+        storage.List(JobFilter{.status = JobStatus::kProcessing}, page);
+    if (!jobs.ok()) return jobs.status();
+    if (jobs->empty()) return false;
+    page.after_id = jobs->back().id;
+    for (const Job& job : *jobs) {
+      if (job.lease_token.starts_with(prefix)) return true;
+    }
+  }
+}
+
 // Counts one kind of anomaly and keeps its first examples, so a broken run reports a count and a
 // few ids instead of 100,000 failures.
 class Anomalies {
@@ -459,7 +475,23 @@ void EngineKillTest::WatchKillAndWait() {
       next_report_at = now + kProgressInterval;
       std::printf("[ progress ] +%s %s\n", FormatSince(now).c_str(), Describe(*stats).c_str());
     }
-    if (!victim().killed && completed >= kill_at_completed_) {
+    // The victim must hold leases when it dies, or there is nothing to rescue. At the kill
+    // point it is frozen (SIGSTOP: its leases cannot change, and nobody else may take them
+    // while it is alive) and killed only if it holds some; else it goes on until a later poll.
+    bool kill_now = !victim().killed && completed >= kill_at_completed_;
+    if (kill_now) {
+      const pid_t pid = victim().child->pid();
+      ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+      siginfo_t info{};
+      ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WNOWAIT), 0);
+      absl::StatusOr<bool> holds = HoldsLeases(*storage_, victim().instance_id);
+      KILL_ASSERT_OK(holds);
+      kill_now = *holds;
+      if (!kill_now) {
+        ASSERT_EQ(::kill(pid, SIGCONT), 0);
+      }
+    }
+    if (kill_now) {
       at_kill_ = *stats;
       killed_at_ = SystemClock().Now();
       absl::StatusOr<int> status = victim().child->Kill();  // SIGKILL, reap
