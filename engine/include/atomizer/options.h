@@ -38,7 +38,7 @@ struct QueueOptions {
   // microseconds on a virtual machine; a spinning one starts a job within about a microsecond
   // of its delivery. The cost is up to this much CPU time (mostly sched_yield) per idle period
   // of the queue. Set 0 for queues where start latency does not matter.
-  absl::Duration idle_spin = absl::Microseconds(200);
+  absl::Duration idle_spin = absl::Microseconds(500);
 };
 
 struct EngineOptions {
