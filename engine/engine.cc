@@ -1,6 +1,6 @@
+#include <algorithm>
 #include <memory>
 #include <random>
-#include <algorithm>
 #include <set>
 #include <string>
 #include <utility>
