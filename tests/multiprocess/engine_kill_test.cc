@@ -58,6 +58,7 @@
 #include "gtest/gtest.h"
 #include "tests/multiprocess/child_process.h"
 #include "tests/multiprocess/engine_kill_protocol.h"
+#include "tests/testing/status_assertions.h"
 #include "tests/testing/temp_dir.h"
 
 namespace atomizer {
@@ -98,17 +99,7 @@ constexpr absl::Duration kProgressInterval = absl::Seconds(2);  // progress line
 // At most this many examples are printed per kind of anomaly.
 constexpr size_t kExamplesMax = 5;
 
-absl::Status StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& status_or) {
-  return status_or.status();
-}
-template <typename T>
-::testing::AssertionResult IsOk(const char* text, const T& value) {
-  const absl::Status status = StatusOf(value);
-  if (status.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << text << ": " << status;
-}
+using ::atomizer::testing::IsOk;
 #define KILL_ASSERT_OK(expr) ASSERT_PRED_FORMAT1(IsOk, expr)
 #define KILL_EXPECT_OK(expr) EXPECT_PRED_FORMAT1(IsOk, expr)
 

@@ -39,6 +39,7 @@
 #include "gtest/gtest.h"
 #include "tests/multiprocess/child_process.h"
 #include "tests/multiprocess/worker_protocol.h"
+#include "tests/testing/status_assertions.h"
 #include "tests/testing/temp_dir.h"
 
 namespace atomizer {
@@ -60,17 +61,7 @@ constexpr size_t kInsertBatchJobs = 1000;
 
 const std::string kWorker = ATOMIZER_STORAGE_WORKER;
 
-absl::Status StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& status_or) {
-  return status_or.status();
-}
-template <typename T>
-::testing::AssertionResult IsOk(const char* text, const T& value) {
-  const absl::Status status = StatusOf(value);
-  if (status.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << text << ": " << status;
-}
+using ::atomizer::testing::IsOk;
 #define MP_ASSERT_OK(expr) ASSERT_PRED_FORMAT1(IsOk, expr)
 #define MP_EXPECT_OK(expr) EXPECT_PRED_FORMAT1(IsOk, expr)
 

@@ -102,22 +102,40 @@ std::string TokenOf(const std::string& instance_id, const std::string& queue) {
 }
 
 // Inserts `count` jobs into `queue` and leases them under a fresh token of `instance_id`.
-std::vector<JobId> LeaseUnder(Storage& storage, const std::string& instance_id,
-                              const std::string& queue, size_t count, absl::Time now) {
-  std::vector<NewJob> jobs(count, NewJob{.queue = queue, .type = "t", .payload = "p"});
+// Inserts `jobs` (all of one queue) and leases them under `instance_id`; returns their ids.
+std::vector<JobId> InsertAndLeaseUnder(Storage& storage, const std::string& instance_id,
+                                       const std::vector<NewJob>& jobs, absl::Time now) {
   absl::StatusOr<std::vector<InsertResult>> inserted = storage.Insert(jobs, now);
   EXPECT_TRUE(inserted.ok()) << inserted.status();
+  const std::string& queue = jobs.at(0).queue;
   absl::StatusOr<LeaseResult> leased = storage.Lease({.queue = queue,
                                                       .now = now,
-                                                      .count_max = count,
+                                                      .count_max = jobs.size(),
                                                       .token = TokenOf(instance_id, queue),
                                                       .visibility = absl::Hours(1)});
   EXPECT_TRUE(leased.ok()) << leased.status();
   std::vector<JobId> ids;
   if (!leased.ok()) return ids;
-  EXPECT_EQ(leased->jobs.size(), count);
+  EXPECT_EQ(leased->jobs.size(), jobs.size());
   for (const Job& job : leased->jobs) ids.push_back(job.id);
   return ids;
+}
+
+std::vector<JobId> LeaseUnder(Storage& storage, const std::string& instance_id,
+                              const std::string& queue, size_t count, absl::Time now) {
+  return InsertAndLeaseUnder(
+      storage, instance_id,
+      std::vector<NewJob>(count, NewJob{.queue = queue, .type = "t", .payload = "p"}), now);
+}
+
+// One job without retries, leased under `instance_id`: a recovery of that instance
+// dead-letters it (its only attempt was lost). Returns its id (0 after a reported failure).
+JobId LeaseOneShotUnder(Storage& storage, const std::string& instance_id,
+                        const std::string& queue, absl::Time now) {
+  const std::vector<JobId> ids = InsertAndLeaseUnder(
+      storage, instance_id, {NewJob{.queue = queue, .type = "t", .retry = RetryPolicy::None()}},
+      now);
+  return ids.empty() ? 0 : ids[0];
 }
 
 // Every job of `ids` has `status` (and, if Pending, no lease token).
@@ -434,13 +452,8 @@ TEST_F(HeartbeatServiceTest, RescuedJobsAreCountedPerQueue) {
   Upsert(*storage, "peer", now - kTimeout - absl::Seconds(1));
   const std::vector<JobId> in_emails = LeaseUnder(*storage, "peer", "emails", 3, now);
   const std::vector<JobId> in_billing = LeaseUnder(*storage, "peer", "billing", 2, now);
-  absl::StatusOr<std::vector<InsertResult>> one_shot = storage->Insert(
-      {NewJob{.queue = "reports", .type = "t", .retry = RetryPolicy::None()}}, now);
-  ASSERT_TRUE(one_shot.ok()) << one_shot.status();
-  ASSERT_TRUE(storage
-                  ->Lease({.queue = "reports", .now = now, .count_max = 1,
-                           .token = TokenOf("peer", "reports"), .visibility = absl::Hours(1)})
-                  .ok());
+  const JobId one_shot = LeaseOneShotUnder(*storage, "peer", "reports", now);
+  ASSERT_NE(one_shot, 0u);
 
   const SweepReport report = service.SweepOnce(now);
   EXPECT_EQ(report.recovered_count, 1u);
@@ -451,7 +464,7 @@ TEST_F(HeartbeatServiceTest, RescuedJobsAreCountedPerQueue) {
             (absl::btree_map<std::string, uint64_t>{{"billing", 2}, {"emails", 3}}));
   ExpectStatus(*storage, in_emails, JobStatus::kPending);
   ExpectStatus(*storage, in_billing, JobStatus::kPending);
-  ExpectStatus(*storage, {(*one_shot)[0].id}, JobStatus::kFailed);
+  ExpectStatus(*storage, {one_shot}, JobStatus::kFailed);
   EXPECT_EQ(sink_.Count(LogLevel::kWarning,
                         "sweep: recovered peer (its heartbeat is stale): 5 jobs released, 1 "
                         "dead-lettered (queue billing: 2 released; queue emails: 3 released; "
@@ -482,13 +495,8 @@ TEST_F(HeartbeatServiceTest, EachQueueWithReleasedJobsIsAnnouncedOnce) {
   Upsert(*storage, "peer", now - kTimeout - absl::Seconds(1));
   LeaseUnder(*storage, "peer", "emails", 3, now);
   LeaseUnder(*storage, "peer", "billing", 1, now);
-  absl::StatusOr<std::vector<InsertResult>> one_shot = storage->Insert(
-      {NewJob{.queue = "reports", .type = "t", .retry = RetryPolicy::None()}}, now);
-  ASSERT_TRUE(one_shot.ok()) << one_shot.status();
-  ASSERT_TRUE(storage
-                  ->Lease({.queue = "reports", .now = now, .count_max = 1,
-                           .token = TokenOf("peer", "reports"), .visibility = absl::Hours(1)})
-                  .ok());
+  const JobId one_shot = LeaseOneShotUnder(*storage, "peer", "reports", now);
+  ASSERT_NE(one_shot, 0u);
   EXPECT_EQ(service.SweepOnce(now).recovered_count, 1u);
   EXPECT_EQ(announced, (std::vector<std::string>{"billing", "emails"}));
   announced.clear();
