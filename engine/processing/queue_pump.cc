@@ -190,9 +190,14 @@ absl::StatusOr<size_t> QueuePump::PumpLeaseBatch(size_t reserved) {
   LogDeadLettered(result);
   const size_t leased_count = result.jobs.size();
   for (Job& job : result.jobs) {
-    // Cannot fail: the reservation kept the hot queue within buffer_jobs_max (Invariant 4).
-    const absl::Status pushed = ready_.TryPush(LeasedJob{.job = std::move(job), .leased_at = now});
-    ATOMIZER_CHECK(pushed.ok());
+    LeasedJob item{.job = std::move(job), .leased_at = now};
+    // The reservation keeps the hot queue within buffer_jobs_max (Invariant 4), but moodycamel
+    // may still refuse transiently while a worker finishes the last dequeue of a block
+    // (ready_queue.h, "Capacity"). A refused push leaves `item` untouched: the inbox takes it.
+    if (!ready_.TryPush(std::move(item)).ok()) {
+      MutexLock lock(&mu_);
+      direct_.push_back(std::move(item));
+    }
     ready_permits_.release();  // release: publishes the pushed item to the acquiring worker
   }
   return leased_count;

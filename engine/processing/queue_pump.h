@@ -24,7 +24,8 @@
 //    counts the jobs in ready_ and in direct_.
 // 3. An entry leaves leases_ only after its job was settled, released, or found lease-lost.
 // 4. buffered_count_ + running_count_ + reserved_count_ <= capacity_, and the jobs in ready_
-//    never exceed buffer_jobs_max (so the pump's TryPush cannot be refused).
+//    never exceed buffer_jobs_max (so the pump's TryPush is refused only transiently, under
+//    contention: then the job goes to direct_).
 //
 // Thread-safe: all methods may be called concurrently (see the ownership notes above).
 #ifndef ATOMIZER_ENGINE_PROCESSING_QUEUE_PUMP_H_
