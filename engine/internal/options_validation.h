@@ -13,8 +13,9 @@ namespace atomizer::engine_internal {
 // OK, or InvalidArgument naming the first field out of range and its limit.
 absl::Status ValidateEngineOptions(const EngineOptions& options);
 
-// "{prefix}-{host}-{pid}-{8 hex}" from the host name (sanitized, truncated) and a random
-// suffix: unique per process incarnation, valid for ValidateInstanceId.
+// "{prefix}-{host}-{pid}-{8 hex}" from the host name (sanitized, truncated) and a suffix that
+// differs on every call in this process (from a random start): unique per process incarnation,
+// valid for ValidateInstanceId. Thread-safe.
 std::string MakeInstanceId(const std::string& prefix);
 // This host's name, sanitized to [A-Za-z0-9._-] (other bytes become '_'), at most 64 bytes.
 std::string SanitizedHostName();
