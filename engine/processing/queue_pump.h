@@ -176,7 +176,8 @@ class QueuePump {
   size_t running_count_ ABSL_GUARDED_BY(mu_) = 0;
   // Capacity promised to leases in flight: the pump's and InsertDirect's (Invariant 4).
   size_t reserved_count_ ABSL_GUARDED_BY(mu_) = 0;
-  // Jobs leased by InsertDirect, waiting for a worker (FIFO).
+  // Jobs leased by InsertDirect, and the rare pump job the hot queue refused transiently,
+  // waiting for a worker (FIFO).
   std::deque<LeasedJob> direct_ ABSL_GUARDED_BY(mu_);
   // Settlements queued by workers for the settler; at most kSettlingMax.
   std::vector<Settlement> settling_ ABSL_GUARDED_BY(mu_);
