@@ -121,7 +121,7 @@ std::string SanitizedHostName() {
 std::string MakeInstanceId(const std::string& prefix) {
   // Distinct for every call in this process (a counter, from a random start so that a restarted
   // process with a reused pid is unlikely to repeat an earlier incarnation's ids); the host and
-  // the pid tell processes apart. 32 random bits per call collided once in a CI run of 1,000.
+  // the pid tell processes apart. 32 random bits per call collided once in a test of 1,000 calls.
   static std::atomic<uint32_t> next_suffix{std::random_device{}()};
   const uint32_t suffix = next_suffix.fetch_add(1, std::memory_order_relaxed);
   std::string id = absl::StrFormat("%s%s%s-%d-%08x", prefix, prefix.empty() ? "" : "-",
