@@ -52,7 +52,8 @@ TYPED_TEST(InsertAndLeaseContractTest, AFutureJobIsInsertedButNotLeased) {
   NewJob later = h.MakeJob();
   later.scheduled_at = h.now() + absl::Microseconds(1);
   const std::vector<NewJob> jobs = {later};
-  auto result = h.store().InsertAndLease(jobs, LeaseOf(h, kDefaultQueue, Token("w", kDefaultQueue), 4));
+  auto result =
+      h.store().InsertAndLease(jobs, LeaseOf(h, kDefaultQueue, Token("w", kDefaultQueue), 4));
   ATOMIZER_ASSERT_OK(result);
   ASSERT_EQ(result->inserted.size(), 1u);
   EXPECT_THAT(result->leased.jobs, IsEmpty());
@@ -145,7 +146,8 @@ TYPED_TEST(InsertAndLeaseContractTest, ABadLeaseRequestInsertsNothing) {
       h.store().InsertAndLease(jobs, LeaseOf(h, kDefaultQueue, Token("w", "elsewhere"), 1));
   ATOMIZER_EXPECT_ERROR(result, absl::StatusCode::kInvalidArgument, "token");
   EXPECT_THAT(h.StatsQueues(), IsEmpty());
-  auto zero = h.store().InsertAndLease(jobs, LeaseOf(h, kDefaultQueue, Token("w", kDefaultQueue), 0));
+  auto zero =
+      h.store().InsertAndLease(jobs, LeaseOf(h, kDefaultQueue, Token("w", kDefaultQueue), 0));
   ATOMIZER_EXPECT_ERROR(zero, absl::StatusCode::kInvalidArgument, "count_max");
   EXPECT_THAT(h.StatsQueues(), IsEmpty());
 }
