@@ -58,6 +58,7 @@
 #include "gtest/gtest.h"
 #include "tests/multiprocess/child_process.h"
 #include "tests/multiprocess/engine_kill_protocol.h"
+#include "tests/testing/list_all.h"
 #include "tests/testing/status_assertions.h"
 #include "tests/testing/temp_dir.h"
 
@@ -280,33 +281,16 @@ std::string Describe(const QueueStats& stats) {
                       stats.count(JobStatus::kFailed));
 }
 
-// Every job of the store, ascending by id.
-absl::StatusOr<std::vector<Job>> ListAll(Storage& storage) {
-  std::vector<Job> all;
-  PageRequest page{.after_id = 0, .limit = kPageJobsMax};
-  for (;;) {  // bounded: each page advances after_id past the jobs it returned
-    absl::StatusOr<std::vector<Job>> jobs = storage.List(JobFilter{}, page);
-    if (!jobs.ok()) return jobs.status();
-    if (jobs->empty()) return all;
-    page.after_id = jobs->back().id;
-    for (Job& job : *jobs) all.push_back(std::move(job));
-  }
-}
+using ::atomizer::testing::ListAll;
 
 // Whether a Processing job of the store is leased by `instance_id` (a scan: the kill point only).
 absl::StatusOr<bool> HoldsLeases(Storage& storage, const std::string& instance_id) {
+  absl::StatusOr<std::vector<Job>> processing =
+      ListAll(storage, JobFilter{.status = JobStatus::kProcessing});
+  if (!processing.ok()) return processing.status();
   const std::string prefix = instance_id + ":*:";
-  PageRequest page{.after_id = 0, .limit = kPageJobsMax};
-  for (;;) {  // bounded: each page advances after_id past the jobs it returned
-    absl::StatusOr<std::vector<Job>> jobs =
-        storage.List(JobFilter{.status = JobStatus::kProcessing}, page);
-    if (!jobs.ok()) return jobs.status();
-    if (jobs->empty()) return false;
-    page.after_id = jobs->back().id;
-    for (const Job& job : *jobs) {
-      if (job.lease_token.starts_with(prefix)) return true;
-    }
-  }
+  return std::any_of(processing->begin(), processing->end(),
+                     [&prefix](const Job& job) { return job.lease_token.starts_with(prefix); });
 }
 
 // Counts one kind of anomaly and keeps its first examples, so a broken run reports a count and a

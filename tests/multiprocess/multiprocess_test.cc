@@ -39,6 +39,7 @@
 #include "gtest/gtest.h"
 #include "tests/multiprocess/child_process.h"
 #include "tests/multiprocess/worker_protocol.h"
+#include "tests/testing/list_all.h"
 #include "tests/testing/status_assertions.h"
 #include "tests/testing/temp_dir.h"
 
@@ -120,18 +121,7 @@ absl::StatusOr<QueueStats> StatsOf(Storage& storage, absl::string_view queue) {
   return absl::NotFoundError(absl::StrCat("no stats for queue ", queue));
 }
 
-// Every job of the store, ascending by id.
-absl::StatusOr<std::vector<Job>> ListAll(Storage& storage) {
-  std::vector<Job> all;
-  PageRequest page{.after_id = 0, .limit = kPageJobsMax};
-  for (;;) {  // bounded: each page advances after_id past the jobs it returned
-    absl::StatusOr<std::vector<Job>> jobs = storage.List(JobFilter{}, page);
-    if (!jobs.ok()) return jobs.status();
-    if (jobs->empty()) return all;
-    page.after_id = jobs->back().id;
-    for (Job& job : *jobs) all.push_back(std::move(job));
-  }
-}
+using ::atomizer::testing::ListAll;
 
 // ---- 1. Concurrent leasing: each job exactly once ---------------------------------------------
 
