@@ -283,13 +283,10 @@ std::string Describe(const QueueStats& stats) {
 
 using ::atomizer::testing::ListAll;
 
-// Whether a Processing job of the store is leased by `instance_id` (a scan: the kill point only).
-absl::StatusOr<bool> HoldsLeases(Storage& storage, const std::string& instance_id) {
-  absl::StatusOr<std::vector<Job>> processing =
-      ListAll(storage, JobFilter{.status = JobStatus::kProcessing});
-  if (!processing.ok()) return processing.status();
+// Whether one of `jobs` is leased by `instance_id`.
+bool HoldsLeases(const std::vector<Job>& jobs, const std::string& instance_id) {
   const std::string prefix = instance_id + ":*:";
-  return std::any_of(processing->begin(), processing->end(),
+  return std::any_of(jobs.begin(), jobs.end(),
                      [&prefix](const Job& job) { return job.lease_token.starts_with(prefix); });
 }
 
@@ -353,6 +350,7 @@ class EngineKillTest : public ::testing::TestWithParam<KillCase> {
   void CheckRecovery();
 
   Process& victim() { return processes_[victim_]; }
+  void FreezeAndChooseVictim(std::optional<size_t>* chosen);
   Process& producer() { return processes_[kWorkerCount]; }
 
   // Set by SetUp.
@@ -432,6 +430,30 @@ void EngineKillTest::PollProducer(absl::Time now) {
 
 // Polls the storage counters: kills the victim once kill_at_completed_ jobs completed, and
 // returns once all job_count_ completed and nothing is pending or processing.
+// Freezes every worker (SIGSTOP: their leases cannot change, and nobody may take them while
+// they are alive), picks the seeded victim if it holds leases, else the next worker that does,
+// and resumes the others (SIGCONT). `chosen` stays empty, and every worker resumes, if none
+// holds a lease at this moment.
+void EngineKillTest::FreezeAndChooseVictim(std::optional<size_t>* chosen) {
+  for (size_t i = 0; i < kWorkerCount; ++i) {
+    const pid_t pid = processes_[i].child->pid();
+    ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+    siginfo_t info{};
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WNOWAIT), 0);
+  }
+  absl::StatusOr<std::vector<Job>> processing =
+      ListAll(*storage_, JobFilter{.status = JobStatus::kProcessing});
+  KILL_ASSERT_OK(processing);
+  for (size_t k = 0; k < kWorkerCount && !chosen->has_value(); ++k) {
+    const size_t index = (victim_ + k) % kWorkerCount;
+    if (HoldsLeases(*processing, processes_[index].instance_id)) *chosen = index;
+  }
+  for (size_t i = 0; i < kWorkerCount; ++i) {
+    if (chosen->has_value() && i == **chosen) continue;
+    ASSERT_EQ(::kill(processes_[i].child->pid(), SIGCONT), 0);
+  }
+}
+
 void EngineKillTest::WatchKillAndWait() {
   uint64_t last_completed = 0;
   absl::Time last_progress_at = SystemClock().Now();
@@ -450,21 +472,14 @@ void EngineKillTest::WatchKillAndWait() {
       next_report_at = now + kProgressInterval;
       std::printf("[ progress ] +%s %s\n", FormatSince(now).c_str(), Describe(*stats).c_str());
     }
-    // The victim must hold leases when it dies, or there is nothing to rescue. At the kill
-    // point it is frozen (SIGSTOP: its leases cannot change, and nobody else may take them
-    // while it is alive) and killed only if it holds some; else it goes on until a later poll.
-    bool kill_now = !victim().killed && completed >= kill_at_completed_;
-    if (kill_now) {
-      const pid_t pid = victim().child->pid();
-      ASSERT_EQ(::kill(pid, SIGSTOP), 0);
-      siginfo_t info{};
-      ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WNOWAIT), 0);
-      absl::StatusOr<bool> holds = HoldsLeases(*storage_, victim().instance_id);
-      KILL_ASSERT_OK(holds);
-      kill_now = *holds;
-      if (!kill_now) {
-        ASSERT_EQ(::kill(pid, SIGCONT), 0);
-      }
+    // The victim must hold leases when it dies, or there is nothing to rescue: at the kill point
+    // a worker that holds some is chosen (the seeded one if it does), or a later poll tries again.
+    bool kill_now = false;
+    if (!victim().killed && completed >= kill_at_completed_) {
+      std::optional<size_t> chosen;
+      ASSERT_NO_FATAL_FAILURE(FreezeAndChooseVictim(&chosen));
+      kill_now = chosen.has_value();
+      if (kill_now) victim_ = *chosen;
     }
     if (kill_now) {
       at_kill_ = *stats;
