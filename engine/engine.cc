@@ -35,8 +35,9 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenStorage(const EngineOptions& option
 EngineImpl::EngineImpl(Parts parts)
     : options_(std::move(parts.options)),
       clock_(options_.clock != nullptr ? options_.clock : &SystemClock()),
-      storage_(std::move(parts.storage)),
       doorbell_(std::move(parts.doorbell)),
+      storage_(std::move(parts.storage)),
+      storage_rings_(parts.storage_rings),
       instance_id_(std::move(parts.instance_id)),
       logger_(options_.log_sink),
       instance_lock_(std::move(parts.instance_lock)) {
@@ -184,6 +185,7 @@ void EngineImpl::RingUnleased(absl::Span<const NewJob> jobs,
                               absl::Span<const InsertResult> results,
                               absl::Span<const JobId> leased_ids) {
   ATOMIZER_CHECK(jobs.size() == results.size());
+  if (storage_rings_) return;  // rung before the insert's flush (SetJobsInsertedListener)
   const absl::flat_hash_set<JobId> leased(leased_ids.begin(), leased_ids.end());
   std::set<std::string_view> rung;
   for (size_t i = 0; i < jobs.size(); ++i) {
@@ -248,6 +250,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
     parts.doorbell = engine_internal::Doorbell::Local();
   } else {
     ATOMIZER_ASSIGN_OR_RETURN(parts.doorbell, engine_internal::Doorbell::Open(options.lmdb.path));
+    // Wakes pumps in every process while the insert's flush runs (lmdb_storage.h). The
+    // doorbell outlives the storage (EngineImpl's member order).
+    engine_internal::Doorbell* const doorbell = parts.doorbell.get();
+    ATOMIZER_RETURN_IF_ERROR(SetJobsInsertedListener(
+        *parts.storage, [doorbell](std::string_view queue) { doorbell->Ring(queue); }));
+    parts.storage_rings = true;
     ATOMIZER_ASSIGN_OR_RETURN(parts.instance_lock, engine_internal::InstanceLock::Acquire(
                                                        options.lmdb.path, parts.instance_id));
   }

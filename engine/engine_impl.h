@@ -50,6 +50,7 @@ class EngineImpl final : public Engine {
     EngineOptions options;
     std::unique_ptr<Storage> storage;
     std::unique_ptr<Doorbell> doorbell;
+    bool storage_rings = false;  // the storage's JobsInsertedListener rings `doorbell`
     std::unique_ptr<InstanceLock> instance_lock;  // null for in-memory storage
     std::string instance_id;
   };
@@ -92,8 +93,12 @@ class EngineImpl final : public Engine {
 
   const EngineOptions options_;          // immutable
   Clock* const clock_;                   // not owned; immutable
-  const std::unique_ptr<Storage> storage_;
+  // Declared before storage_, so it outlives the storage's JobsInsertedListener, which rings it.
   const std::unique_ptr<Doorbell> doorbell_;
+  const std::unique_ptr<Storage> storage_;
+  // True when the storage rings doorbell_ itself as soon as an insert is visible (LMDB: before
+  // its flush); InsertAndDispatch then does not ring again.
+  const bool storage_rings_;
   const std::string instance_id_;
   const Logger logger_;
   ClientImpl client_{this};

@@ -21,6 +21,14 @@
 // up to map_bytes_max) and runs the requests that did not fit again; at the maximum they fail
 // with ResourceExhausted. Nothing acknowledged is ever rolled back.
 //
+// Visible before durable (VisibleHook): under kSync a commit that carries a hook is made in two
+// steps, MDB_NOMETASYNC commit (data pages fdatasynced, meta page written, not flushed), then
+// the hooks, then mdb_env_sync (fdatasync: flushes the meta page). Durability is that of a plain
+// kSync commit, but a consumer woken by a hook starts its transaction during the second flush,
+// and concurrent flushes of one file share the disk's cache flush. If that flush fails the
+// commit stays visible but the callers get the error and the environment is latched fatal
+// (Invariant 3): its durability is unknown.
+//
 // Invariants:
 // 1. Only the leader begins write transactions, and at most one leader is active
 //    (leader_active_, under queue_mu_); the leader role passes to the next front request
@@ -65,6 +73,13 @@ enum class CommitDurability : uint8_t {
   kDeferrable,
 };
 using ReadWork = absl::FunctionRef<absl::Status(const Txn&)>;
+// Run by the leader, on its thread, once the transaction holding a request's writes has
+// committed: they are visible to every new transaction in every process. Under kSync this is
+// BEFORE the commit's meta page is flushed (Write returns only after that flush), so a waiting
+// consumer can start its own transaction while the producer's flush runs; that consumer's
+// commit flushes the producer's pages with its own. Must be quick, must not block, and must not
+// call the Environment. Not run for a request whose writes were discarded.
+using VisibleHook = absl::FunctionRef<void()>;
 
 class Environment {
  public:
@@ -81,19 +96,22 @@ class Environment {
   // Runs `work` in a read-only transaction on this thread.
   absl::Status Read(ReadWork work) ABSL_LOCKS_EXCLUDED(map_mu_);
   // Runs `work` in a write transaction (on this thread if it leads the group, else on the
-  // leader's); returns its status once committed (or failed).
+  // leader's); returns its status once committed (or failed). `on_visible` (optional, not
+  // owned; it must live until Write returns) runs after the commit (see VisibleHook).
   absl::Status Write(WriteWork work,
-                     CommitDurability durability = CommitDurability::kRequired)
-      ABSL_LOCKS_EXCLUDED(queue_mu_);
+                     CommitDurability durability = CommitDurability::kRequired,
+                     const VisibleHook* on_visible = nullptr) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
   absl::StatusOr<int> ClearStaleReaders();
   size_t map_bytes() const ABSL_LOCKS_EXCLUDED(map_mu_);
 
  private:
   struct WriteRequest {
-    WriteRequest(WriteWork w, CommitDurability d) : work(w), durability(d) {}
+    WriteRequest(WriteWork w, CommitDurability d, const VisibleHook* v)
+        : work(w), durability(d), on_visible(v) {}
     WriteWork work;
     CommitDurability durability;
+    const VisibleHook* on_visible;  // nullptr: none
     absl::Status result;  // written by the leader before `done`
     bool done = false;    // guarded by queue_mu_
   };
@@ -130,9 +148,14 @@ class Environment {
   void WriterFinish(const std::vector<WriteRequest*>& batch) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
   void AdoptMapSize() ABSL_LOCKS_EXCLUDED(map_mu_);
-  // Commits the leader's transaction; see CommitDurability. Returns mdb_txn_commit's code.
+  // Commits the leader's transaction; see CommitDurability. Runs the applied requests'
+  // VisibleHooks once the commit is visible. Returns mdb_txn_commit's (or the flush's) code.
   int WriterCommit(MDB_txn* txn, const std::vector<WriteRequest*>& applied);
+  // Commits with MDB_NOMETASYNC when `meta_sync_deferred` (only the leader changes the flags).
+  int WriterCommitFlags(MDB_txn* txn, bool meta_sync_deferred);
   void LatchIfFatal(int rc) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // Latches fatal_ after a failed flush of a visible commit (Invariant 3).
+  void LatchFlushFailure(int rc) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
   const LmdbStorageOptions options_;  // immutable after construction
   MDB_env* env_ = nullptr;            // immutable after Open()

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "atomizer/persistence/lmdb_storage.h"
 #include "atomizer/persistence/storage.h"
 #include "persistence/lmdb/lmdb_environment.h"
 
@@ -22,6 +23,10 @@ class LmdbStorage final : public Storage {
       : environment_(std::move(environment)) {}
 
   Environment& environment() { return *environment_; }
+  // See SetJobsInsertedListener (lmdb_storage.h): set before concurrent use.
+  void set_jobs_inserted_listener(JobsInsertedListener listener) {
+    jobs_inserted_ = std::move(listener);
+  }
 
   absl::StatusOr<std::vector<InsertResult>> Insert(absl::Span<const NewJob> jobs,
                                                    absl::Time now) override;
@@ -61,7 +66,13 @@ class LmdbStorage final : public Storage {
   absl::Status Verify() override;
 
  private:
+  // Tells the listener about the queues of `jobs` with a job inserted (results[i].inserted) and
+  // not in `leased`. Runs as the insert's VisibleHook.
+  void NotifyInserted(absl::Span<const NewJob> jobs, absl::Span<const InsertResult> results,
+                      absl::Span<const Job> leased) const;
+
   const std::shared_ptr<Environment> environment_;  // immutable after construction
+  JobsInsertedListener jobs_inserted_;  // empty: none; immutable once shared between threads
 };
 
 }  // namespace atomizer::lmdb_internal

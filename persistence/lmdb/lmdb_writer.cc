@@ -21,8 +21,9 @@ size_t PageRoundUp(size_t bytes) {
 
 }  // namespace
 
-absl::Status Environment::Write(WriteWork work, CommitDurability durability) {
-  WriteRequest request(work, durability);
+absl::Status Environment::Write(WriteWork work, CommitDurability durability,
+                               const VisibleHook* on_visible) {
+  WriteRequest request(work, durability, on_visible);
   std::vector<WriteRequest*> batch;
   absl::Status latched;
   {
@@ -155,12 +156,32 @@ bool Environment::WriterRunInTxn(MDB_txn* txn, const std::vector<WriteRequest*>&
 }
 
 int Environment::WriterCommit(MDB_txn* txn, const std::vector<WriteRequest*>& applied) {
+  const bool sync = options_.durability == Durability::kSync;
   const bool deferrable =
-      options_.durability == Durability::kSync &&
-      std::all_of(applied.begin(), applied.end(), [](const WriteRequest* request) {
+      sync && std::all_of(applied.begin(), applied.end(), [](const WriteRequest* request) {
         return request->durability == CommitDurability::kDeferrable;
       });
-  if (!deferrable) return mdb_txn_commit(txn);
+  const bool has_hooks =
+      std::any_of(applied.begin(), applied.end(),
+                  [](const WriteRequest* request) { return request->on_visible != nullptr; });
+  // A durable commit with hooks is split in two: commit with the meta-page flush deferred, run
+  // the hooks (the writes are visible now), then flush. The flush makes it exactly as durable
+  // as a plain kSync commit (fdatasync of the data, then of the meta page) before any caller
+  // is answered, and the hooks' consumers start meanwhile.
+  const bool split = sync && !deferrable && has_hooks;
+  int rc = WriterCommitFlags(txn, deferrable || split);
+  if (rc != MDB_SUCCESS) return rc;
+  for (const WriteRequest* request : applied) {
+    if (request->on_visible != nullptr) (*request->on_visible)();
+  }
+  if (!split) return MDB_SUCCESS;
+  rc = mdb_env_sync(env_, /*force=*/1);
+  if (rc != MDB_SUCCESS) LatchFlushFailure(rc);
+  return rc;
+}
+
+int Environment::WriterCommitFlags(MDB_txn* txn, bool meta_sync_deferred) {
+  if (!meta_sync_deferred) return mdb_txn_commit(txn);
   // Only the leader changes the environment's flags (Invariant 1), and only around its own
   // commit; reader threads never look at the sync flags.
   ATOMIZER_CHECK(mdb_env_set_flags(env_, MDB_NOMETASYNC, 1) == MDB_SUCCESS);
@@ -201,6 +222,17 @@ void Environment::LatchIfFatal(int rc) {
         "lmdb: fatal environment error (", mdb_strerror(rc),
         "); every later write fails: close every Storage of this environment and reopen it"));
   }
+}
+
+void Environment::LatchFlushFailure(int rc) {
+  MutexLock lock(&queue_mu_);
+  if (!fatal_.ok()) return;
+  // The commit is visible but its flush failed: whether it survives a power loss is unknown,
+  // and the page cache may have dropped the failed pages (Linux forgets a writeback error once
+  // reported). Stop writing rather than build on it.
+  fatal_ = absl::InternalError(absl::StrCat(
+      "lmdb: flushing a commit failed (", mdb_strerror(rc),
+      "); every later write fails: close every Storage of this environment and reopen it"));
 }
 
 }  // namespace atomizer::lmdb_internal
