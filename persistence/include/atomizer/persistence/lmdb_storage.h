@@ -73,9 +73,9 @@ absl::StatusOr<int> ClearStaleReaders(Storage& storage);
 // did not lease (InsertAndLease). It runs on the committing thread as soon as the commit is
 // visible to other transactions in every process, and under kSync BEFORE the commit is flushed:
 // the Insert returns only after the flush. So a consumer woken by it can lease the jobs while
-// the producer's flush runs; the consumer's own commit then flushes the insert with it, so a
-// job never starts on a lease that a power loss could keep while losing the job. Meant for
-// wake-ups: it must be quick, must not block, and must not call the storage.
+// the producer's flush runs; a kSync consumer's lease commit then flushes the insert with its
+// own, so no job starts before its insert is on disk. Meant for wake-ups: it must be quick,
+// must not block, and must not call the storage.
 using JobsInsertedListener = std::function<void(std::string_view queue)>;
 
 // Sets the listener of `storage`, which must come from OpenLmdbStorage (InvalidArgument
