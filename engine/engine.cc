@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <random>
 #include <set>
@@ -206,6 +207,15 @@ QueueRateMeter::CountByQueue EngineImpl::StatsCompletedCounts() const {
 
 absl::StatusOr<EngineStats> EngineImpl::Stats() {
   ATOMIZER_ASSIGN_OR_RETURN(std::vector<QueueStats> stored, storage_->Stats());
+  // No counter tracks `scheduled` (a job becomes due by the passing of time, with no write):
+  // one CountScheduled read per queue, each its own snapshot, after the counters' snapshot.
+  const absl::Time now = clock_->Now();
+  std::vector<uint64_t> scheduled_counts;
+  scheduled_counts.reserve(stored.size());
+  for (const QueueStats& queue : stored) {
+    ATOMIZER_ASSIGN_OR_RETURN(const uint64_t count, storage_->CountScheduled(queue.queue, now));
+    scheduled_counts.push_back(count);
+  }
   // Ends the rate window only once storage answered, so a failed call loses no interval.
   const QueueRateMeter::RatesByQueue rates =
       rate_meter_.EndWindow([this] { return StatsCompletedCounts(); });
@@ -215,9 +225,15 @@ absl::StatusOr<EngineStats> EngineImpl::Stats() {
       heartbeat != nullptr ? heartbeat->rescued_count_by_queue()
                            : absl::btree_map<std::string, uint64_t>{};
   EngineStats stats{.instance_id = instance_id_};
-  for (const QueueStats& queue : stored) {
+  ATOMIZER_CHECK(scheduled_counts.size() == stored.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    const QueueStats& queue = stored[i];
+    // Clamped: a job stored Pending after the counters' snapshot can be counted as scheduled.
+    const uint64_t pending_count = queue.count(JobStatus::kPending);
+    const uint64_t scheduled_count = std::min(scheduled_counts[i], pending_count);
     QueueRuntimeStats runtime{.queue = queue.queue,
-                              .pending = queue.count(JobStatus::kPending),
+                              .pending = pending_count - scheduled_count,
+                              .scheduled = scheduled_count,
                               .processing = queue.count(JobStatus::kProcessing),
                               .completed = queue.count(JobStatus::kCompleted),
                               .failed = queue.count(JobStatus::kFailed),

@@ -28,7 +28,8 @@ commands:
         Checks that every index and counter of the environment in DIR agrees with the job
         records. Exit code 0: consistent; 1: an inconsistency or an error (printed).
   stats DIR
-        Prints per-queue counters: pending, processing, completed (ever), failed, cancelled.
+        Prints per-queue counters: pending (due now), scheduled (pending, due later),
+        processing, completed (ever), failed, cancelled.
   list DIR [--queue=Q] [--status=S] [--after=ID] [--limit=N]
         Lists jobs in id order (S: pending, processing, completed, failed, cancelled;
         N: 1..1000, default 50).

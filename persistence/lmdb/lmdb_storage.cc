@@ -17,6 +17,7 @@
 #include "atomizer/persistence/job_transitions.h"
 #include "atomizer/persistence/lmdb_storage.h"
 #include "persistence/codec/codec.h"
+#include "persistence/lmdb/lmdb_counts.h"
 #include "persistence/lmdb/lmdb_jobs.h"
 #include "persistence/lmdb/lmdb_schedules.h"
 
@@ -249,6 +250,16 @@ absl::StatusOr<std::vector<QueueStats>> LmdbStorage::Stats() {
     return absl::OkStatus();
   }));
   return stats;
+}
+
+absl::StatusOr<uint64_t> LmdbStorage::CountScheduled(std::string_view queue, absl::Time now) {
+  ATOMIZER_RETURN_IF_ERROR(ValidateQueueName(queue));
+  uint64_t scheduled_count = 0;
+  ATOMIZER_RETURN_IF_ERROR(environment_->Read([&](const Txn& txn) -> absl::Status {
+    ATOMIZER_ASSIGN_OR_RETURN(scheduled_count, CountScheduledJobs(txn, queue, now));
+    return absl::OkStatus();
+  }));
+  return scheduled_count;
 }
 
 absl::Status LmdbStorage::Cancel(JobId id, absl::Time now) {

@@ -7,6 +7,7 @@
 #ifndef ATOMIZER_PERSISTENCE_LMDB_LMDB_STORAGE_IMPL_H_
 #define ATOMIZER_PERSISTENCE_LMDB_LMDB_STORAGE_IMPL_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,7 @@ class LmdbStorage final : public Storage {
   absl::StatusOr<std::vector<Job>> List(const JobFilter& filter,
                                         const PageRequest& page) override;
   absl::StatusOr<std::vector<QueueStats>> Stats() override;
+  absl::StatusOr<uint64_t> CountScheduled(std::string_view queue, absl::Time now) override;
   absl::Status Cancel(JobId id, absl::Time now) override;
   absl::Status Requeue(JobId id, absl::Time now) override;
   absl::StatusOr<size_t> Purge(const JobFilter& filter, size_t count_max) override;

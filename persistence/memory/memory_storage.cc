@@ -3,7 +3,10 @@
 #include "atomizer/persistence/memory_storage.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,6 +21,7 @@
 #include "atomizer/persistence/job_transitions.h"
 #include "atomizer/persistence/model.h"
 #include "atomizer/persistence/storage.h"
+#include "memory/memory_job_table.h"
 #include "memory/memory_storage_internal.h"
 
 namespace atomizer {
@@ -121,6 +125,29 @@ absl::StatusOr<std::vector<Job>> InMemoryStorage::List(const JobFilter& filter,
 absl::StatusOr<std::vector<QueueStats>> InMemoryStorage::Stats() {
   ReaderMutexLock lock(&mu_);
   return jobs_.Stats();
+}
+
+absl::StatusOr<uint64_t> InMemoryStorage::CountScheduled(std::string_view queue, absl::Time now) {
+  ATOMIZER_RETURN_IF_ERROR(ValidateQueueName(queue));
+  uint64_t scheduled_count = 0;
+  ReaderMutexLock lock(&mu_);
+  const ReadyIndex& ready = jobs_.ready();
+  // The due index (JobTable invariant 4) orders each (queue, priority) level by due time, so the
+  // jobs due after `now` are the tail of each level. That tail also holds the Processing jobs
+  // whose lease has not expired (their due time is the lease expiry); they are skipped.
+  for (int priority = 0; priority <= kPriorityMax; ++priority) {
+    const ReadyEntry last_due{std::string(queue), static_cast<uint8_t>(priority), now,
+                              UINT64_MAX};
+    // Bounded by the entries of this level due after `now`.
+    for (auto it = ready.upper_bound(last_due);
+         it != ready.end() && it->queue == queue && it->priority == priority; ++it) {
+      ATOMIZER_DCHECK(it->due > now);
+      const Job* job = jobs_.Find(it->id);
+      ATOMIZER_CHECK(job != nullptr);
+      if (job->status == JobStatus::kPending) ++scheduled_count;
+    }
+  }
+  return scheduled_count;
 }
 
 absl::Status InMemoryStorage::Cancel(JobId id, absl::Time now) {

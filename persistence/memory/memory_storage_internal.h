@@ -21,6 +21,7 @@
 #define ATOMIZER_PERSISTENCE_MEMORY_MEMORY_STORAGE_INTERNAL_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,6 +98,8 @@ class InMemoryStorage final : public Storage {
   absl::StatusOr<std::vector<Job>> List(const JobFilter& filter, const PageRequest& page) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<QueueStats>> Stats() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<uint64_t> CountScheduled(std::string_view queue, absl::Time now) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Cancel(JobId id, absl::Time now) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Requeue(JobId id, absl::Time now) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<size_t> Purge(const JobFilter& filter, size_t count_max) override

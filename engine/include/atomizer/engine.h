@@ -54,6 +54,8 @@ class Engine {
   virtual const std::string& instance_id() const = 0;
   // Per-queue counters (from storage) and this process's rates and latencies. Each successful
   // call ends the rate interval of QueueRuntimeStats::enqueued_per_second and begins the next.
+  // Costs O(queues) counter reads plus, per queue, one Storage::CountScheduled read
+  // (O(scheduled + processing jobs of the queue)): meant for dashboards, not for a hot loop.
   virtual absl::StatusOr<EngineStats> Stats() = 0;
 };
 

@@ -17,8 +17,18 @@ struct LatencySummary {
 
 struct QueueRuntimeStats {
   std::string queue;
-  // From the shared storage counters (every process on the environment).
-  uint64_t pending = 0, processing = 0, completed = 0, failed = 0, cancelled = 0;
+  // From the shared storage (every process on the environment). `pending` and `scheduled`
+  // split the Pending jobs, as Sidekiq's and BullMQ's waiting and scheduled sets do: `pending`
+  // counts those due now (waiting for a worker), `scheduled` those whose due time (visible_at
+  // if set, else scheduled_at) is still after the engine Clock's now: enqueued for later
+  // (EnqueueIn, EnqueueAt), retried with backoff or snoozed. A scheduled job moves to `pending`
+  // when its time passes, with no write. The others come from the storage counters.
+  // `scheduled` is counted (Storage::CountScheduled, O(scheduled + processing jobs) per queue)
+  // in its own snapshot, read just after the counters', so the split can be off by the jobs
+  // that changed state between the two reads; `scheduled` is capped at the Pending counter, so
+  // pending + scheduled is always exactly the Pending counter.
+  uint64_t pending = 0, scheduled = 0;
+  uint64_t processing = 0, completed = 0, failed = 0, cancelled = 0;
   // Rates of this process over the stats interval: the time, on the engine's Clock
   // (EngineOptions::clock), from the previous Stats() call to this one, or from Start to the
   // first call after Start. Each call ends one interval and begins the next, so a call after an

@@ -414,9 +414,12 @@ TEST_P(EngineClockBackendTest, StopCancelsAHandlerAtTheDeadlineAndItsJobKeepsIts
   EXPECT_EQ(job.status, JobStatus::kPending);
   EXPECT_TRUE(job.lease_token.empty());
   EXPECT_EQ(job.attempts, 1u);
+  // Its handler's Cancelled result is a failed attempt: retried after a backoff.
+  EXPECT_GT(job.DueAt(), clock_.Now());
   const QueueRuntimeStats stats = QueueStats();
   EXPECT_EQ(stats.processing, 0u);
-  EXPECT_EQ(stats.pending, 2u);
+  EXPECT_EQ(stats.pending, 1u);    // the released marker, due at once
+  EXPECT_EQ(stats.scheduled, 1u);  // the cancelled job, waiting for its retry
   EXPECT_EQ(stats.completed, 0u);
   EXPECT_EQ(stats.lease_lost, 0u);
 }

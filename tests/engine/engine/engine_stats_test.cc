@@ -185,6 +185,53 @@ TEST_P(EngineStatsTest, EachStatsCallEndsTheIntervalUnlessTheClockDidNotMove) {
   EXPECT_EQ(StatsOf(kElsewhere).enqueued_per_second, 5);  // 4 + 1 jobs / 1 s
 }
 
+// Jobs enqueued for later (EnqueueIn, EnqueueAt) are `scheduled`, not `pending`, and move to
+// `pending` when the engine's clock reaches their time, with no write (in a queue no worker
+// serves, so nothing leases them).
+TEST_P(EngineStatsTest, JobsForLaterAreScheduledUntilTheClockReachesTheirTime) {
+  ASSERT_NO_FATAL_FAILURE(Open());
+  ASSERT_TRUE(engine_->Start().ok());
+  const absl::Time start = clock_.Now();
+  EnqueueOptions options;
+  options.queue = kElsewhere;
+  ASSERT_NO_FATAL_FAILURE(Enqueue(kElsewhere, 1));  // due now
+  ASSERT_TRUE(engine_->client().EnqueueIn("work", "", absl::Seconds(10), options).ok());
+  ASSERT_TRUE(engine_->client().EnqueueAt("work", "", start + absl::Minutes(1), options).ok());
+  ASSERT_TRUE(engine_->client().EnqueueAt("work", "", start + absl::Minutes(1), options).ok());
+
+  QueueRuntimeStats stats = StatsOf(kElsewhere);
+  EXPECT_EQ(stats.pending, 1u);
+  EXPECT_EQ(stats.scheduled, 3u);
+
+  clock_.Advance(absl::Seconds(10) - absl::Microseconds(1));
+  stats = StatsOf(kElsewhere);
+  EXPECT_EQ(stats.pending, 1u);
+  EXPECT_EQ(stats.scheduled, 3u);
+
+  clock_.Advance(absl::Microseconds(1));  // exactly the EnqueueIn job's time: due
+  stats = StatsOf(kElsewhere);
+  EXPECT_EQ(stats.pending, 2u);
+  EXPECT_EQ(stats.scheduled, 2u);
+
+  clock_.Advance(absl::Minutes(1));
+  stats = StatsOf(kElsewhere);
+  EXPECT_EQ(stats.pending, 4u);
+  EXPECT_EQ(stats.scheduled, 0u);
+  EXPECT_EQ(stats.processing, 0u);
+
+  // The served queue: a job for later is scheduled, then runs once its time comes.
+  ASSERT_TRUE(engine_->client().EnqueueIn("work", "", absl::Seconds(30)).ok());
+  stats = StatsOf(kServed);
+  EXPECT_EQ(stats.pending, 0u);
+  EXPECT_EQ(stats.scheduled, 1u);
+  clock_.Advance(absl::Seconds(30));
+  ASSERT_TRUE(Eventually([&] { return StatsOf(kServed).completed == 1; }));
+  stats = StatsOf(kServed);
+  EXPECT_EQ(stats.pending, 0u);
+  EXPECT_EQ(stats.scheduled, 0u);
+  ASSERT_TRUE(engine_->Stop(kStopBudget).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EngineStatsTest, ::testing::Values(false, true),
                          [](const auto& backend) { return backend.param ? "Lmdb" : "InMemory"; });
 

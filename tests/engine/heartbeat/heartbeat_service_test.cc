@@ -246,6 +246,9 @@ class FailingRecoveryStorage final : public Storage {
     return base_->List(filter, page);
   }
   absl::StatusOr<std::vector<QueueStats>> Stats() override { return base_->Stats(); }
+  absl::StatusOr<uint64_t> CountScheduled(std::string_view queue, absl::Time now) override {
+    return base_->CountScheduled(queue, now);
+  }
   absl::Status Cancel(JobId id, absl::Time now) override { return base_->Cancel(id, now); }
   absl::Status Requeue(JobId id, absl::Time now) override { return base_->Requeue(id, now); }
   absl::StatusOr<size_t> Purge(const JobFilter& filter, size_t count_max) override {

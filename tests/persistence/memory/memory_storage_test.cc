@@ -336,6 +336,9 @@ class OtherStorage final : public Storage {
     return Unimplemented();
   }
   absl::StatusOr<std::vector<QueueStats>> Stats() override { return Unimplemented(); }
+  absl::StatusOr<uint64_t> CountScheduled(std::string_view, absl::Time) override {
+    return Unimplemented();
+  }
   absl::Status Cancel(JobId, absl::Time) override { return Unimplemented(); }
   absl::Status Requeue(JobId, absl::Time) override { return Unimplemented(); }
   absl::StatusOr<size_t> Purge(const JobFilter&, size_t) override { return Unimplemented(); }

@@ -284,6 +284,15 @@ class Storage {
                                                 const PageRequest& page) = 0;
   // One entry per queue that ever had a job, ordered by queue name.
   virtual absl::StatusOr<std::vector<QueueStats>> Stats() = 0;
+  // The number of Pending jobs of `queue` whose due time (Job::DueAt(): visible_at if set, else
+  // scheduled_at) is strictly after `now`: jobs enqueued for later, retried or snoozed, that no
+  // lease can take before their time. Processing jobs never count, whatever their lease expiry.
+  // Read in one consistent snapshot (one read transaction or one lock hold). 0 for a queue
+  // without such jobs, including one that never had a job. InvalidArgument (naming `queue`) for
+  // an invalid queue name. Not a hot path: it costs O(jobs of `queue` due after `now` +
+  // Processing jobs of `queue`), unlike Stats, which reads maintained counters; no counter can
+  // track it, because a job stops being scheduled by the passing of time, with no write.
+  virtual absl::StatusOr<uint64_t> CountScheduled(std::string_view queue, absl::Time now) = 0;
   // Pending or Processing -> Cancelled (token cleared, so a running handler's settle is
   // lease-lost). NotFound if absent; FailedPrecondition if already terminal.
   virtual absl::Status Cancel(JobId id, absl::Time now) = 0;
