@@ -22,8 +22,9 @@ commands:
   example [--path=DIR] [--jobs=N] [--workers=N]
         Runs the example: creates (or reuses) an LMDB environment in DIR (default
         ./atomizer-example-env), enqueues N jobs (default 2000) on three queues with
-        priorities, processes them with N worker threads (default 4), retries a job that
-        fails once, dead-letters one that always fails, and prints what happened.
+        priorities, processes them with N worker threads (3..64, default 4: the queues are
+        served in turn, so every queue gets one), retries a job that fails once, dead-letters
+        one that always fails, and prints what happened.
   verify DIR
         Checks that every index and counter of the environment in DIR agrees with the job
         records. Exit code 0: consistent; 1: an inconsistency or an error (printed).

@@ -139,7 +139,9 @@ void PrintSummary(Storage& storage, const Totals& totals, size_t inserted, absl:
 
 int RunExample(const Arguments& arguments) {
   absl::StatusOr<long> job_count = arguments.GetInt("jobs", 2000, 1, 1'000'000);
-  absl::StatusOr<long> worker_count = arguments.GetInt("workers", 4, 1, 64);
+  // At least one worker per queue (workers take the three queues in turn), or a queue would
+  // never drain and the run would only end at kRunTimeMax.
+  absl::StatusOr<long> worker_count = arguments.GetInt("workers", 4, 3, 64);
   if (!job_count.ok() || !worker_count.ok()) {
     std::fprintf(stderr, "atomizer example: %s\n",
                  (!job_count.ok() ? job_count.status() : worker_count.status()).ToString().c_str());
