@@ -36,8 +36,11 @@ inline constexpr size_t kKeyBytesMax = 511;
 int64_t TimeToMicros(absl::Time t);
 absl::Time MicrosToTime(int64_t micros);
 
-// ---- CRC32C (Castagnoli), software table implementation ----
+// ---- CRC32C (Castagnoli) ----
+// The CPU's CRC32 instruction where it has one (x86-64 SSE4.2), else Crc32cPortable.
 uint32_t Crc32c(std::string_view data);
+// The table implementation alone (for tests: Crc32c hides it on a CPU with the instruction).
+uint32_t Crc32cPortable(std::string_view data);
 
 // ---- Records ----
 // REQUIRES: the value is valid (ATOMIZER_CHECKed: persisting garbage is a bug, not input).

@@ -1,12 +1,22 @@
 // CRC32C (Castagnoli): the reflected polynomial 0x82F63B78 (0x1EDC6F41 bit-reversed), initial
 // value 0xFFFFFFFF and final XOR 0xFFFFFFFF, as in iSCSI (RFC 3720 B.4), ext4 and LevelDB.
 //
-// Software only, slicing-by-8: table k holds the CRC of a byte followed by k zero bytes, so eight
-// input bytes are folded with eight independent lookups per step. The 8 KiB of tables are computed
-// at compile time.
+// Two implementations with the same results:
+// - Portable, slicing-by-8: table k holds the CRC of a byte followed by k zero bytes, so eight
+//   input bytes are folded with eight independent lookups per step. The 8 KiB of tables are
+//   computed at compile time.
+// - x86-64 with SSE4.2: the CRC32 instruction, whose polynomial is CRC32C's, eight bytes per
+//   instruction. Chosen at run time (the CPU is asked once), so the binary still runs on a CPU
+//   without SSE4.2. Every record encode and decode checksums its bytes, so this is on every
+//   storage operation's path.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 #include "persistence/codec/codec.h"
 
@@ -41,9 +51,30 @@ constexpr Crc32cTables MakeCrc32cTables() {
 constexpr Crc32cTables kCrc32cTables = MakeCrc32cTables();
 static_assert(kCrc32cTables.table[0][1] == 0xF26B8303u, "CRC32C table entry for byte 0x01");
 
-}  // namespace
+#if defined(__x86_64__)
+// The raw CRC32 instruction leaves the pre- and post-conditioning to the caller, like the table
+// loop below: the same initial value and final XOR are applied by Crc32c.
+__attribute__((target("sse4.2"))) uint32_t Crc32cSse42(const unsigned char* p,
+                                                       const unsigned char* end, uint32_t crc) {
+  uint64_t crc64 = crc;
+  while (end - p >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));  // unaligned; the instruction takes it little-endian
+    crc64 = _mm_crc32_u64(crc64, word);
+    p += 8;
+  }
+  crc = static_cast<uint32_t>(crc64);
+  for (; p != end; ++p) crc = _mm_crc32_u8(crc, *p);
+  return crc;
+}
 
-uint32_t Crc32c(std::string_view data) {
+bool CpuHasSse42() {
+  static const bool has_sse42 = __builtin_cpu_supports("sse4.2");
+  return has_sse42;
+}
+#endif
+
+uint32_t Crc32cTables8(const unsigned char* p, const unsigned char* end, uint32_t crc) {
   const uint32_t* const t0 = kCrc32cTables.table[0];
   const uint32_t* const t1 = kCrc32cTables.table[1];
   const uint32_t* const t2 = kCrc32cTables.table[2];
@@ -52,9 +83,6 @@ uint32_t Crc32c(std::string_view data) {
   const uint32_t* const t5 = kCrc32cTables.table[5];
   const uint32_t* const t6 = kCrc32cTables.table[6];
   const uint32_t* const t7 = kCrc32cTables.table[7];
-  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-  const unsigned char* const end = p + data.size();
-  uint32_t crc = 0xFFFFFFFFu;
   // The reflected CRC consumes the lowest-addressed byte first, so each 4-byte group is loaded
   // little-endian.
   while (end - p >= static_cast<ptrdiff_t>(kSliceBytes)) {
@@ -66,7 +94,22 @@ uint32_t Crc32c(std::string_view data) {
     p += kSliceBytes;
   }
   for (; p != end; ++p) crc = t0[(crc ^ *p) & 0xFFu] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
+  return crc;
+}
+
+}  // namespace
+
+uint32_t Crc32c(std::string_view data) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+#if defined(__x86_64__)
+  if (CpuHasSse42()) return Crc32cSse42(p, p + data.size(), 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
+#endif
+  return Crc32cTables8(p, p + data.size(), 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
+}
+
+uint32_t Crc32cPortable(std::string_view data) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  return Crc32cTables8(p, p + data.size(), 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
 }
 
 }  // namespace atomizer::codec
