@@ -142,6 +142,7 @@ absl::StatusOr<Job> LoadIndexedJob(const Txn& txn, JobId id, std::string_view in
 absl::Status LeaseCollected(Txn& txn, const LeaseRequest& request,
                             const std::vector<JobId>& ids, CounterDeltas& counters,
                             LeaseResult* result) {
+  result->jobs.reserve(result->jobs.size() + ids.size());  // no Job moves on growth
   for (JobId id : ids) {
     ATOMIZER_ASSIGN_OR_RETURN(Job job, LoadIndexedJob(txn, id, "ready"));
     if (!transitions::IsDue(job, request.now)) {
