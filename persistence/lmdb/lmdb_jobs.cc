@@ -295,9 +295,14 @@ absl::StatusOr<std::optional<Job>> LoadJob(const Txn& txn, JobId id) {
   ATOMIZER_ASSIGN_OR_RETURN(std::optional<std::string_view> bytes,
                             txn.Get(Db::kJobs, codec::JobKey(id)));
   if (!bytes.has_value()) return std::nullopt;
-  ATOMIZER_ASSIGN_OR_RETURN(Job job, codec::DecodeJob(*bytes));
-  if (job.id != id) {
-    return absl::DataLossError(absl::StrCat("lmdb: jobs/", id, " holds the record of job ", job.id));
+  return DecodeStoredJob(id, *bytes);
+}
+
+absl::StatusOr<Job> DecodeStoredJob(JobId key_id, std::string_view bytes) {
+  ATOMIZER_ASSIGN_OR_RETURN(Job job, codec::DecodeJob(bytes));
+  if (job.id != key_id) {
+    return absl::DataLossError(
+        absl::StrCat("lmdb: jobs/", key_id, " holds the record of job ", job.id));
   }
   return job;
 }
@@ -584,11 +589,7 @@ absl::Status BuildCompletedIndex(Txn& txn, size_t* indexed) {
   // Bounded by the number of records; Put on another database leaves this cursor in place.
   while (found) {
     ATOMIZER_ASSIGN_OR_RETURN(const JobId id, codec::DecodeJobKey(cursor.key()));
-    ATOMIZER_ASSIGN_OR_RETURN(const Job job, codec::DecodeJob(cursor.value()));
-    if (job.id != id) {
-      return absl::DataLossError(
-          absl::StrCat("lmdb: jobs/", id, " holds the record of job ", job.id));
-    }
+    ATOMIZER_ASSIGN_OR_RETURN(const Job job, DecodeStoredJob(id, cursor.value()));
     if (const std::optional<std::string> key = CompletedKeyOf(&job); key.has_value()) {
       ATOMIZER_RETURN_IF_ERROR(txn.Put(Db::kCompleted, *key, ""));
       ++*indexed;

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct JobSettings {
   absl::Duration completed_retention;  // 0: delete completed records at completion
 };
 
+// Decodes `bytes`, the record stored under the `jobs` key of `key_id`. DataLoss if it does not
+// decode or holds another job's record.
+absl::StatusOr<Job> DecodeStoredJob(JobId key_id, std::string_view bytes);
 absl::StatusOr<std::optional<Job>> LoadJob(const Txn& txn, JobId id);
 
 // Replaces `before` (nullptr: new job) by `after` (nullptr: delete), updating the ready, lease,

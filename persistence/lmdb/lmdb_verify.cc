@@ -11,6 +11,7 @@
 #include "atomizer/base/string_view.h"
 #include "atomizer/persistence/job_transitions.h"
 #include "persistence/codec/codec.h"
+#include "persistence/lmdb/lmdb_jobs.h"
 #include "persistence/lmdb/lmdb_storage_impl.h"
 #include "persistence/lmdb/lmdb_txn.h"
 
@@ -33,10 +34,7 @@ absl::Status CollectJobs(const Txn& txn, Expected* expected) {
   ATOMIZER_ASSIGN_OR_RETURN(bool found, cursor.First());
   while (found) {
     ATOMIZER_ASSIGN_OR_RETURN(const JobId id, codec::DecodeJobKey(cursor.key()));
-    ATOMIZER_ASSIGN_OR_RETURN(const Job job, codec::DecodeJob(cursor.value()));
-    if (job.id != id) {
-      return absl::DataLossError(absl::StrCat("verify: jobs/", id, " holds job ", job.id));
-    }
+    ATOMIZER_ASSIGN_OR_RETURN(const Job job, DecodeStoredJob(id, cursor.value()));
     expected->id_max = std::max(expected->id_max, id);
     ++expected->counts[{job.queue, job.status}];
     if (job.status == JobStatus::kPending || job.status == JobStatus::kProcessing) {
