@@ -2,12 +2,10 @@
 #include <cstdint>
 #include <memory>
 #include <random>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "atomizer/base/check.h"
@@ -38,7 +36,6 @@ EngineImpl::EngineImpl(Parts parts)
       clock_(options_.clock != nullptr ? options_.clock : &SystemClock()),
       doorbell_(std::move(parts.doorbell)),
       storage_(std::move(parts.storage)),
-      storage_rings_(parts.storage_rings),
       instance_id_(std::move(parts.instance_id)),
       logger_(options_.log_sink),
       instance_lock_(std::move(parts.instance_lock)) {
@@ -168,31 +165,15 @@ absl::StatusOr<std::vector<InsertResult>> EngineImpl::InsertAndDispatch(
   if (pump == nullptr) {
     ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results, storage_->Insert(jobs, now));
     rate_meter_.CountInserted(jobs, results);
-    RingUnleased(jobs, results, {});
     return results;
   }
   const auto due_count = static_cast<size_t>(std::count_if(
       jobs.begin(), jobs.end(),
       [&](const NewJob& job) { return is_due(job) && job.queue == pump->queue(); }));
-  std::vector<JobId> leased_ids;
   ATOMIZER_ASSIGN_OR_RETURN(std::vector<InsertResult> results,
-                            pump->InsertDirect(jobs, due_count, now, &leased_ids));
+                            pump->InsertDirect(jobs, due_count, now));
   rate_meter_.CountInserted(jobs, results);
-  RingUnleased(jobs, results, leased_ids);
   return results;
-}
-
-void EngineImpl::RingUnleased(absl::Span<const NewJob> jobs,
-                              absl::Span<const InsertResult> results,
-                              absl::Span<const JobId> leased_ids) {
-  ATOMIZER_CHECK(jobs.size() == results.size());
-  if (storage_rings_) return;  // rung before the insert's flush (SetJobsInsertedListener)
-  const absl::flat_hash_set<JobId> leased(leased_ids.begin(), leased_ids.end());
-  std::set<std::string_view> rung;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    if (leased.contains(results[i].id)) continue;
-    if (rung.insert(jobs[i].queue).second) doorbell_->Ring(jobs[i].queue);
-  }
 }
 
 void EngineImpl::CancelLocally(JobId id) {
@@ -266,15 +247,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
     parts.doorbell = engine_internal::Doorbell::Local();
   } else {
     ATOMIZER_ASSIGN_OR_RETURN(parts.doorbell, engine_internal::Doorbell::Open(options.lmdb.path));
-    // Wakes pumps in every process while the insert's flush runs (lmdb_storage.h). The
-    // doorbell outlives the storage (EngineImpl's member order).
-    engine_internal::Doorbell* const doorbell = parts.doorbell.get();
-    ATOMIZER_RETURN_IF_ERROR(SetJobsInsertedListener(
-        *parts.storage, [doorbell](std::string_view queue) { doorbell->Ring(queue); }));
-    parts.storage_rings = true;
     ATOMIZER_ASSIGN_OR_RETURN(parts.instance_lock, engine_internal::InstanceLock::Acquire(
                                                        options.lmdb.path, parts.instance_id));
   }
+  // Every insert rings the doorbell of its queues with jobs left unleased, here and in other
+  // processes, as soon as they are visible (under LMDB kSync, while the insert's flush runs).
+  // The doorbell outlives the storage (EngineImpl's member order).
+  engine_internal::Doorbell* const doorbell = parts.doorbell.get();
+  parts.storage->SetJobsInsertedListener(
+      [doorbell](std::string_view queue) { doorbell->Ring(queue); });
   parts.options = std::move(options);
   return std::unique_ptr<Engine>(new EngineImpl(std::move(parts)));
 }

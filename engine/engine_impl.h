@@ -50,7 +50,6 @@ class EngineImpl final : public Engine {
     EngineOptions options;
     std::unique_ptr<Storage> storage;
     std::unique_ptr<Doorbell> doorbell;
-    bool storage_rings = false;  // the storage's JobsInsertedListener rings `doorbell`
     std::unique_ptr<InstanceLock> instance_lock;  // null for in-memory storage
     std::string instance_id;
   };
@@ -73,8 +72,8 @@ class EngineImpl final : public Engine {
   // Inserts `jobs` atomically (Storage::Insert's contract) and dispatches them: if the first
   // due job's queue is served by a started pump of this process with free capacity, due jobs
   // of that queue are leased into it in the same transaction (direct dispatch, DESIGN §5).
-  // Then the doorbell of every queue with a job not leased here is rung (wakes pumps here and
-  // in other processes).
+  // The storage's JobsInsertedListener rings the doorbell of every queue with a job not leased
+  // here (wakes pumps here and in other processes).
   absl::StatusOr<std::vector<InsertResult>> InsertAndDispatch(absl::Span<const NewJob> jobs);
   // Rings the doorbell of `queue` (a requeued job).
   void Ring(std::string_view queue) { doorbell_->Ring(queue); }
@@ -85,9 +84,6 @@ class EngineImpl final : public Engine {
   absl::Status StopLocked(absl::Duration budget) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The pump of `queue`, or nullptr if this process does not serve it.
   QueuePump* PumpFor(std::string_view queue) const;
-  // Rings every queue of `jobs` that has a job whose id is not in `leased_ids`.
-  void RingUnleased(absl::Span<const NewJob> jobs, absl::Span<const InsertResult> results,
-                    absl::Span<const JobId> leased_ids);
   // Every pump's completion count (QueueRateMeter's completed_counts).
   QueueRateMeter::CountByQueue StatsCompletedCounts() const;
 
@@ -96,9 +92,6 @@ class EngineImpl final : public Engine {
   // Declared before storage_, so it outlives the storage's JobsInsertedListener, which rings it.
   const std::unique_ptr<Doorbell> doorbell_;
   const std::unique_ptr<Storage> storage_;
-  // True when the storage rings doorbell_ itself as soon as an insert is visible (LMDB: before
-  // its flush); InsertAndDispatch then does not ring again.
-  const bool storage_rings_;
   const std::string instance_id_;
   const Logger logger_;
   ClientImpl client_{this};

@@ -241,8 +241,7 @@ void QueuePump::EndReservationLocked(size_t reserved) {
 
 absl::StatusOr<std::vector<InsertResult>> QueuePump::InsertDirect(absl::Span<const NewJob> jobs,
                                                                   size_t due_count,
-                                                                  absl::Time now,
-                                                                  std::vector<JobId>* leased_ids) {
+                                                                  absl::Time now) {
   const size_t reserved =
       due_count == 0 ? 0 : ReserveCapacity(due_count, /*for_hot_queue=*/false);
   if (reserved == 0) return environment_.storage->Insert(jobs, now);
@@ -260,7 +259,6 @@ absl::StatusOr<std::vector<InsertResult>> QueuePump::InsertDirect(absl::Span<con
       ATOMIZER_CHECK(result->leased.jobs.size() <= reserved);
       AcceptLeasedLocked(result->leased);
       for (Job& job : result->leased.jobs) {
-        leased_ids->push_back(job.id);
         direct_.push_back(LeasedJob{.job = std::move(job), .leased_at = now});
       }
       delivered = result->leased.jobs.size();

@@ -81,11 +81,10 @@ class QueuePump {
   // Direct dispatch: inserts `jobs` (validated by Storage) and, if this pump has free capacity
   // and `due_count` > 0 of them are due, leases up to that many due jobs of this queue into the
   // pump in the same storage transaction (Storage::InsertAndLease), handing them to the workers
-  // without a storage poll. Returns the insert results and, through `leased_ids`, the ids
-  // leased here. Errors are Storage's; on error nothing was inserted or leased.
+  // without a storage poll. Returns the insert results. Errors are Storage's; on error nothing
+  // was inserted or leased.
   absl::StatusOr<std::vector<InsertResult>> InsertDirect(absl::Span<const NewJob> jobs,
-                                                         size_t due_count, absl::Time now,
-                                                         std::vector<JobId>* leased_ids)
+                                                         size_t due_count, absl::Time now)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The job was cancelled through this process's Client: flag it if it runs here.
   void Cancel(JobId id) ABSL_LOCKS_EXCLUDED(mu_);

@@ -9,9 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "atomizer/base/check.h"
 #include "atomizer/base/status_macros.h"
 #include "atomizer/base/string_view.h"
 #include "atomizer/persistence/job_transitions.h"
@@ -29,27 +27,14 @@ absl::StatusOr<std::vector<InsertResult>> LmdbStorage::Insert(absl::Span<const N
   ATOMIZER_RETURN_IF_ERROR(
       transitions::ValidateInsertBatch(jobs, environment_->options().payload_bytes_max));
   std::vector<InsertResult> results;
-  const auto notify_inserted = [&] { NotifyInserted(jobs, results, {}); };
+  const auto notify_inserted = [&] {
+    transitions::TellInserted(jobs_inserted_, jobs, results, {});
+  };
   const VisibleHook notify = notify_inserted;  // a FunctionRef: the lambda must outlive it
   ATOMIZER_RETURN_IF_ERROR(
       environment_->Write([&](Txn& txn) { return InsertJobs(txn, jobs, now, &results); },
                           CommitDurability::kRequired, jobs_inserted_ ? &notify : nullptr));
   return results;
-}
-
-void LmdbStorage::NotifyInserted(absl::Span<const NewJob> jobs,
-                                 absl::Span<const InsertResult> results,
-                                 absl::Span<const Job> leased) const {
-  ATOMIZER_CHECK(jobs.size() == results.size());
-  absl::flat_hash_set<JobId> leased_ids;
-  for (const Job& job : leased) leased_ids.insert(job.id);
-  std::vector<std::string_view> told;  // few distinct queues per batch: a linear search
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    if (!results[i].inserted || leased_ids.contains(results[i].id)) continue;
-    if (std::find(told.begin(), told.end(), jobs[i].queue) != told.end()) continue;
-    told.push_back(jobs[i].queue);
-    jobs_inserted_(jobs[i].queue);
-  }
 }
 
 absl::StatusOr<LeaseResult> LmdbStorage::Lease(const LeaseRequest& request) {
@@ -68,7 +53,7 @@ absl::StatusOr<InsertLeaseResult> LmdbStorage::InsertAndLease(absl::Span<const N
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateLeaseRequest(lease));
   InsertLeaseResult result;
   const auto notify_inserted = [&] {
-    NotifyInserted(jobs, result.inserted, result.leased.jobs);
+    transitions::TellInserted(jobs_inserted_, jobs, result.inserted, result.leased.jobs);
   };
   const VisibleHook notify = notify_inserted;  // a FunctionRef: the lambda must outlive it
   // One request: the writer runs it in its own (nested) transaction, so an error in the lease
@@ -294,13 +279,6 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbStorageOption
   ATOMIZER_ASSIGN_OR_RETURN(std::shared_ptr<lmdb_internal::Environment> environment,
                             lmdb_internal::Environment::OpenShared(options));
   return std::make_unique<lmdb_internal::LmdbStorage>(std::move(environment));
-}
-
-absl::Status SetJobsInsertedListener(Storage& storage, JobsInsertedListener listener) {
-  auto* lmdb = dynamic_cast<lmdb_internal::LmdbStorage*>(&storage);
-  if (lmdb == nullptr) return absl::InvalidArgumentError("storage: not an LMDB storage");
-  lmdb->set_jobs_inserted_listener(std::move(listener));
-  return absl::OkStatus();
 }
 
 absl::StatusOr<int> ClearStaleReaders(Storage& storage) {

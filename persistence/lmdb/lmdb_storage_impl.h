@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "atomizer/persistence/lmdb_storage.h"
 #include "atomizer/persistence/storage.h"
 #include "persistence/lmdb/lmdb_environment.h"
 
@@ -24,13 +23,13 @@ class LmdbStorage final : public Storage {
       : environment_(std::move(environment)) {}
 
   Environment& environment() { return *environment_; }
-  // See SetJobsInsertedListener (lmdb_storage.h): set before concurrent use.
-  void set_jobs_inserted_listener(JobsInsertedListener listener) {
-    jobs_inserted_ = std::move(listener);
-  }
 
   absl::StatusOr<std::vector<InsertResult>> Insert(absl::Span<const NewJob> jobs,
                                                    absl::Time now) override;
+  // Under kSync the listener runs before the insert's flush (lmdb_storage.h).
+  void SetJobsInsertedListener(JobsInsertedListener listener) override {
+    jobs_inserted_ = std::move(listener);
+  }
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest& request) override;
   absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob> jobs,
                                                    const LeaseRequest& lease) override;
@@ -68,11 +67,6 @@ class LmdbStorage final : public Storage {
   absl::Status Verify() override;
 
  private:
-  // Tells the listener about the queues of `jobs` with a job inserted (results[i].inserted) and
-  // not in `leased`. Runs as the insert's VisibleHook.
-  void NotifyInserted(absl::Span<const NewJob> jobs, absl::Span<const InsertResult> results,
-                      absl::Span<const Job> leased) const;
-
   const std::shared_ptr<Environment> environment_;  // immutable after construction
   JobsInsertedListener jobs_inserted_;  // empty: none; immutable once shared between threads
 };

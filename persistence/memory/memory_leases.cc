@@ -42,9 +42,13 @@ absl::StatusOr<InsertLeaseResult> InMemoryStorage::InsertAndLease(absl::Span<con
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateLeaseRequest(lease));
   InsertLeaseResult result;
   result.inserted.reserve(jobs.size());
-  MutexLock lock(&mu_);
-  for (const NewJob& job : jobs) result.inserted.push_back(InsertOneLocked(job, lease.now));
-  result.leased = LeaseLocked(lease);
+  {
+    MutexLock lock(&mu_);
+    for (const NewJob& job : jobs) result.inserted.push_back(InsertOneLocked(job, lease.now));
+    result.leased = LeaseLocked(lease);
+  }
+  // After the lock, as in Insert.
+  transitions::TellInserted(jobs_inserted_, jobs, result.inserted, result.leased.jobs);
   return result;
 }
 

@@ -79,10 +79,18 @@ absl::StatusOr<std::vector<InsertResult>> InMemoryStorage::Insert(absl::Span<con
   ATOMIZER_RETURN_IF_ERROR(transitions::ValidateInsertBatch(jobs, options_.payload_bytes_max));
   std::vector<InsertResult> results;
   results.reserve(jobs.size());
-  MutexLock lock(&mu_);
-  for (const NewJob& job : jobs) results.push_back(InsertOneLocked(job, now));
+  {
+    MutexLock lock(&mu_);
+    for (const NewJob& job : jobs) results.push_back(InsertOneLocked(job, now));
+  }
   ATOMIZER_DCHECK(results.size() == jobs.size());
+  // After the lock: the jobs are visible, and the listener's wake-up may read the store.
+  transitions::TellInserted(jobs_inserted_, jobs, results, {});
   return results;
+}
+
+void InMemoryStorage::SetJobsInsertedListener(JobsInsertedListener listener) {
+  jobs_inserted_ = std::move(listener);
 }
 
 InsertResult InMemoryStorage::InsertOneLocked(const NewJob& job, absl::Time now) {

@@ -59,6 +59,7 @@ class InMemoryStorage final : public Storage {
   absl::StatusOr<std::vector<InsertResult>> Insert(absl::Span<const NewJob> jobs,
                                                    absl::Time now) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  void SetJobsInsertedListener(JobsInsertedListener listener) override;
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest& request) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob> jobs,
@@ -154,6 +155,8 @@ class InMemoryStorage final : public Storage {
   absl::Status VerifySchedulesLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const InMemoryStorageOptions options_;  // Immutable after construction.
+  // Set before the storage is shared between threads (storage.h); read without mu_ after.
+  JobsInsertedListener jobs_inserted_;
 
   mutable Mutex mu_;
   JobTable jobs_ ABSL_GUARDED_BY(mu_);

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "atomizer/base/check.h"
@@ -300,6 +301,21 @@ void AppendError(Job& job, JobError error) {
 std::string_view TokenInstance(std::string_view token) {
   const size_t end = token.find(kLeaseTokenDelimiter);
   return end == std::string_view::npos ? token : token.substr(0, end);
+}
+
+void TellInserted(const JobsInsertedListener& listener, absl::Span<const NewJob> jobs,
+                  absl::Span<const InsertResult> results, absl::Span<const Job> leased) {
+  ATOMIZER_CHECK(jobs.size() == results.size());
+  if (!listener) return;
+  absl::flat_hash_set<JobId> leased_ids;
+  for (const Job& job : leased) leased_ids.insert(job.id);
+  std::vector<std::string_view> told;  // few distinct queues per batch: a linear search
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!results[i].inserted || leased_ids.contains(results[i].id)) continue;
+    if (std::find(told.begin(), told.end(), jobs[i].queue) != told.end()) continue;
+    told.push_back(jobs[i].queue);
+    listener(jobs[i].queue);
+  }
 }
 
 bool Matches(const Job& job, const JobFilter& filter) {

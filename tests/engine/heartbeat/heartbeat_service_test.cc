@@ -188,6 +188,9 @@ class FailingRecoveryStorage final : public Storage {
                                                    absl::Time now) override {
     return base_->Insert(jobs, now);
   }
+  void SetJobsInsertedListener(JobsInsertedListener listener) override {
+    base_->SetJobsInsertedListener(std::move(listener));
+  }
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest& request) override {
     return base_->Lease(request);
   }

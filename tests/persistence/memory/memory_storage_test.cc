@@ -297,6 +297,7 @@ class OtherStorage final : public Storage {
   absl::StatusOr<std::vector<InsertResult>> Insert(absl::Span<const NewJob>, absl::Time) override {
     return Unimplemented();
   }
+  void SetJobsInsertedListener(JobsInsertedListener) override {}
   absl::StatusOr<LeaseResult> Lease(const LeaseRequest&) override { return Unimplemented(); }
   absl::StatusOr<InsertLeaseResult> InsertAndLease(absl::Span<const NewJob>,
                                                    const LeaseRequest&) override {

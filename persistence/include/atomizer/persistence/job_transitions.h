@@ -72,6 +72,12 @@ std::string_view TokenInstance(std::string_view token);
 // Whether `job` matches `filter`.
 bool Matches(const Job& job, const JobFilter& filter);
 
+// Tells `listener` (if set) each queue of `jobs` with a job inserted (results[i].inserted) that
+// is not in `leased`, once per queue, in the order of first appearance (JobsInsertedListener).
+// REQUIRES: results.size() == jobs.size().
+void TellInserted(const JobsInsertedListener& listener, absl::Span<const NewJob> jobs,
+                  absl::Span<const InsertResult> results, absl::Span<const Job> leased);
+
 // ---- Schedules ----
 
 // Whether two schedules have the same definition: everything but next_run_at,

@@ -17,10 +17,8 @@
 #define ATOMIZER_PERSISTENCE_LMDB_STORAGE_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -33,6 +31,10 @@ enum class Durability : uint8_t {
   // Commits made only of leases, lease extensions and heartbeats skip the meta-page fsync
   // (one fdatasync, not two): a power loss may undo them, which only makes a leased job due
   // again (at-least-once) with one attempt fewer counted; the next commit flushes them.
+  // An insert's JobsInsertedListener (storage.h) runs once its commit is visible, BEFORE the
+  // meta-page flush; the Insert returns after it. A consumer woken there leases while that
+  // flush runs, and a kSync consumer's lease commit flushes the insert with its own, so no job
+  // starts before its insert is on disk.
   kSync = 1,
   kNoMetaSync = 2,  // skip the meta-page fsync: a power loss may undo the last commit(s)
   kNoSync = 3,      // no fsync: survives a process crash, not a power loss or OS crash
@@ -67,21 +69,6 @@ absl::StatusOr<std::unique_ptr<Storage>> OpenLmdbStorage(const LmdbStorageOption
 // Clears the reader slots of dead processes (mdb_reader_check) in the environment of `storage`,
 // which must come from OpenLmdbStorage. Returns how many were cleared.
 absl::StatusOr<int> ClearStaleReaders(Storage& storage);
-
-// Told that jobs were inserted: called once per queue after a commit that inserted at least
-// one job into that queue (an idempotent duplicate does not count) which the same transaction
-// did not lease (InsertAndLease). It runs on the committing thread as soon as the commit is
-// visible to other transactions in every process, and under kSync BEFORE the commit is flushed:
-// the Insert returns only after the flush. So a consumer woken by it can lease the jobs while
-// the producer's flush runs; a kSync consumer's lease commit then flushes the insert with its
-// own, so no job starts before its insert is on disk. Meant for wake-ups: it must be quick,
-// must not block, and must not call the storage.
-using JobsInsertedListener = std::function<void(std::string_view queue)>;
-
-// Sets the listener of `storage`, which must come from OpenLmdbStorage (InvalidArgument
-// otherwise). Call it before the storage is used by more than one thread; the listener must
-// stay callable for as long as the storage can insert.
-absl::Status SetJobsInsertedListener(Storage& storage, JobsInsertedListener listener);
 
 // Current map size in bytes of the environment of `storage` (from OpenLmdbStorage).
 absl::StatusOr<size_t> MapBytes(Storage& storage);

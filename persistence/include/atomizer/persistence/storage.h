@@ -22,6 +22,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,15 @@ struct InsertResult {
   bool inserted = false;  // false: the idempotency key matched an existing job, returned as `id`
   friend bool operator==(const InsertResult&, const InsertResult&) = default;
 };
+
+// Told that jobs were inserted (Storage::SetJobsInsertedListener): called once per queue after a
+// write that inserted at least one job into that queue (an idempotent duplicate does not count)
+// which the same write did not lease (InsertAndLease). It runs on a thread of the inserting call
+// (LMDB: the group commit's leader) as soon as the jobs are visible to other readers, before the
+// Insert returns; a durable store may call it before its flush (LMDB under kSync:
+// lmdb_storage.h). Meant for wake-ups: it must be quick, must not block, and must not call the
+// storage.
+using JobsInsertedListener = std::function<void(std::string_view queue)>;
 
 // ---- Lease ----------------------------------------------------------------------------------
 
@@ -201,6 +211,11 @@ class Storage {
   // index: "jobs[3].queue: ...".
   virtual absl::StatusOr<std::vector<InsertResult>> Insert(absl::Span<const NewJob> jobs,
                                                            absl::Time now) = 0;
+
+  // Sets the listener that Insert and InsertAndLease tell (see JobsInsertedListener); an empty
+  // one tells nobody (the default). Call it before the storage is used by more than one thread;
+  // the listener must stay callable for as long as the storage can insert.
+  virtual void SetJobsInsertedListener(JobsInsertedListener listener) = 0;
 
   // Leases up to count_max due jobs of `queue` in ONE transaction, in order of (priority,
   // due time, id), where due time is visible_at if set, else scheduled_at. Due means: Pending
